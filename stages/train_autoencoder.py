@@ -1,0 +1,22 @@
+"""Train the shared encoder and any-point decoder on every task in params.yaml `tasks`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages._cli import config, parser, run
+from ups.training.autoencoder import train_autoencoder
+
+
+def main() -> None:
+    p = parser(__doc__ + "\n\nKnobs: `latent`, `model`, `autoencoder` sections of params.yaml.")
+    p.add_argument("--data", required=True, type=Path,
+                   help="folder holding one converted store per task (data/converted)")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
+    p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    args = p.parse_args()
+    train_autoencoder(config(args), args.data, args.out, args.live)
+
+
+if __name__ == "__main__":
+    run(main)

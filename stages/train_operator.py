@@ -1,0 +1,22 @@
+"""Train the latent operator (one-step + unrolled losses) on the latent caches of every task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages._cli import config, parser, run
+from ups.training.operator import train_operator
+
+
+def main() -> None:
+    p = parser(__doc__ + "\n\nKnobs: `latent`, `model`, `operator` sections of params.yaml.")
+    p.add_argument("--latent", required=True, type=Path,
+                   help="folder holding one latent cache per task (data/latent)")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
+    p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    args = p.parse_args()
+    train_operator(config(args), args.latent, args.out, args.live)
+
+
+if __name__ == "__main__":
+    run(main)

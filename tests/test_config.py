@@ -1,0 +1,62 @@
+"""Typed params: the committed params.yaml loads; bad keys and values name themselves."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ups.config import ConfigError, config_from_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value):
+    data = copy.deepcopy(PARAMS)
+    *parents, last = path.split(".")
+    node = data
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    return data
+
+
+def test_committed_params_load():
+    cfg = load_config(ROOT / "params.yaml")
+    assert cfg.tasks == ("burgers1d", "advection1d", "reaction_diffusion2d")
+    assert cfg.latent.dim > 0 and cfg.latent.tokens > 0
+    assert set(cfg.tasks) <= set(cfg.simulate)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("latent.dim", 0, "latent.dim must be a positive integer, got 0"),
+    ("latent.dim", -3, "latent.dim must be a positive integer, got -3"),
+    ("latent.tokens", 2.5, "latent.tokens must be an integer, got 2.5"),
+    ("tasks", ["burgers1d", "navier_stokes9d"], "unknown task 'navier_stokes9d'"),
+    ("tasks", [], "tasks must be a non-empty list"),
+    ("operator.lr", -1.0, "operator.lr must be a positive number"),
+    ("convert.test_fraction", 1.5, "convert.test_fraction must be in (0, 1)"),
+    ("model.width", 66, "model.width must be a multiple of model.heads=4"),
+])
+def test_bad_values_name_the_key(path, value, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace(".", r"\.")):
+        config_from_dict(with_change(path, value))
+
+
+def test_unknown_key_is_rejected_with_the_section_named():
+    data = with_change("latent.dimm", 8)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['dimm'\] in latent"):
+        config_from_dict(data)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="parameter file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [a\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)

@@ -1,0 +1,63 @@
+"""The real pipeline, end to end, with DVC, in a temporary git repository (tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import copy_project, run, tiny_params, write_params
+
+pytestmark = pytest.mark.slow
+TASKS = ("burgers1d", "advection1d", "reaction_diffusion2d")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("e2e"))
+    write_params(root / "params.yaml", tiny_params())
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["dvc", "config", "core.analytics", "false"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "pipeline"], root)
+    run(["dvc", "repro"], root, timeout=900)
+    return root
+
+
+def test_repro_writes_metrics_for_every_task(repo):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    for task in TASKS:
+        m = files[f"metrics/eval/{task}.json"]["data"]
+        for key in ("nrmse_rollout", "nrmse_one_step", "persistence_nrmse_rollout",
+                    "persistence_nrmse_one_step"):
+            assert m[key] > 0, (task, key)
+        assert (repo / f"plots/eval/{task}/nrmse_vs_step.csv").is_file()
+        assert list((repo / f"plots/eval/{task}").glob("*.png"))
+        assert (repo / f"data/latent/{task}/train.npy").is_file()
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert set(summary["tasks"]) == set(TASKS)
+    assert (repo / "reports/leaderboard.csv").read_text().count("\n") == len(TASKS) + 2
+
+
+def test_second_repro_runs_nothing(repo):
+    out = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in out
+    assert "up to date" in out.lower()
+
+
+def test_latent_dim_experiment_skips_simulate_and_convert(repo):
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline results"], repo)
+    out = run(["dvc", "exp", "run", "-S", "latent.dim=12"], repo, timeout=900).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert not any(s.startswith(("simulate@", "convert@")) for s in ran), ran
+    for name in ("train_autoencoder", "train_operator", "report"):
+        assert name in ran
+    for task in TASKS:
+        assert f"encode@{task}" in ran and f"eval@{task}" in ran
+    diff = run(["dvc", "metrics", "diff", "--json"], repo).stdout
+    changed = json.loads(diff)
+    for task in TASKS:
+        assert f"metrics/eval/{task}.json" in changed

@@ -1,0 +1,211 @@
+"""Typed, validated configuration mirroring `params.yaml`.
+
+Every section is a frozen dataclass. Loading rejects unknown keys, missing keys and bad values with
+a `ConfigError` that names the key path (`latent.dim`) and what was expected, so a typo in
+`params.yaml` or in `dvc exp run -S ...` fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ups.tasks import TASKS, get_task
+
+
+class ConfigError(ValueError):
+    """A parameter in params.yaml is missing, unknown or has a bad value."""
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    val_fraction: float = 0.1  # share of initial states in the validation split
+    test_fraction: float = 0.1  # share of initial states in the test split
+
+    def validate(self, path: str) -> None:
+        _check(0 <= self.val_fraction < 1, f"{path}.val_fraction", self.val_fraction, "in [0, 1)")
+        _check(0 < self.test_fraction < 1, f"{path}.test_fraction", self.test_fraction, "in (0, 1)")
+        total = self.val_fraction + self.test_fraction
+        _check(total < 1, f"{path}.val_fraction + test_fraction", total, "< 1 (train needs data)")
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    tokens: int = 16  # latent tokens per state
+    dim: int = 32  # width of one latent token
+
+    def validate(self, path: str) -> None:
+        _check(self.tokens > 0, f"{path}.tokens", self.tokens, "a positive integer")
+        _check(self.dim > 0, f"{path}.dim", self.dim, "a positive integer")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = 64  # hidden width of encoder and decoder
+    heads: int = 4
+    encoder_depth: int = 2  # transformer blocks over supernodes
+    decoder_depth: int = 2  # cross-attention blocks from queries to latent tokens
+    supernodes: int = 64  # points that pool their neighbourhoods (capped at the point count)
+    neighbours: int = 2  # nearest supernodes each point sends its message to (k-NN)
+    operator_width: int = 128
+    operator_depth: int = 4
+
+    def validate(self, path: str) -> None:
+        for name in ("width", "heads", "encoder_depth", "decoder_depth", "supernodes",
+                     "neighbours", "operator_width", "operator_depth"):
+            value = getattr(self, name)
+            _check(value > 0, f"{path}.{name}", value, "a positive integer")
+        _check(self.width % self.heads == 0, f"{path}.width", self.width,
+               f"a multiple of {path}.heads={self.heads}")
+        _check(self.operator_width % self.heads == 0, f"{path}.operator_width",
+               self.operator_width, f"a multiple of {path}.heads={self.heads}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Knobs shared by every training phase (one loop serves them all)."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    eval_every: int = 250  # validation (and model selection) period in steps
+    num_queries: int = 256  # autoencoder: decoder query points per sample
+    rollout_steps: int = 1  # operator: unrolled steps in the rollout loss (1 = one-step only)
+
+    def validate(self, path: str) -> None:
+        for name in ("steps", "batch_size", "eval_every", "num_queries", "rollout_steps"):
+            value = getattr(self, name)
+            _check(value > 0, f"{path}.{name}", value, "a positive integer")
+        _check(self.lr > 0, f"{path}.lr", self.lr, "a positive number")
+        _check(self.weight_decay >= 0, f"{path}.weight_decay", self.weight_decay, ">= 0")
+        _check(self.warmup_steps >= 0, f"{path}.warmup_steps", self.warmup_steps, ">= 0")
+        _check(self.grad_clip > 0, f"{path}.grad_clip", self.grad_clip, "a positive number")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    max_trajectories: int = 64  # test trajectories scored per task (the first ones of the split)
+    plot_trajectory: int = 0  # which test trajectory the PNG shows
+
+    def validate(self, path: str) -> None:
+        _check(self.max_trajectories > 0, f"{path}.max_trajectories", self.max_trajectories,
+               "a positive integer")
+        _check(self.plot_trajectory >= 0, f"{path}.plot_trajectory", self.plot_trajectory, ">= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    tasks: tuple[str, ...]
+    simulate: dict[str, dict[str, Any]]  # per task; validated by the task's simulator
+    convert: ConvertConfig = field(default_factory=ConvertConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    autoencoder: TrainConfig = field(default_factory=TrainConfig)
+    operator: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self, path: str = "") -> None:
+        _check(len(self.tasks) > 0, "tasks", list(self.tasks), "a non-empty list of task names")
+        for task in self.tasks:
+            try:
+                get_task(task)
+            except ValueError as err:
+                raise ConfigError(f"tasks: {err}") from None
+        _check(len(set(self.tasks)) == len(self.tasks), "tasks", list(self.tasks),
+               "a list without repeated names")
+        for task in self.simulate:
+            if task not in TASKS:
+                raise ConfigError(f"simulate.{task}: unknown task; known tasks: {sorted(TASKS)}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if hasattr(value, "validate"):
+                value.validate(f.name)
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"params: {key} must be {expected}, got {value!r}")
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"params: {path or 'top level'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = path or "top level"
+        raise ConfigError(f"params: unknown key(s) {unknown} in {where}; expected {sorted(names)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"params: missing key {key}")
+            continue
+        kwargs[f.name] = _coerce(hints[f.name], data[f.name], key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"params: {key} must be a list, got {value!r}")
+        return tuple(_coerce(typing.get_args(hint)[0], v, key) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"params: {key} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"params: {key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"params: {key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"params: {key} must be a string, got {value!r}")
+        return value
+    if hint is Any or isinstance(hint, types.GenericAlias):
+        return value
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """A validated `Config` from the parsed contents of params.yaml."""
+    cfg = _build(Config, data, "")
+    cfg.validate()
+    return cfg
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate params.yaml; every problem raises `ConfigError` naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found (run from the repository root)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return config_from_dict(data or {})
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-dict form of a config (for checkpoints and logs)."""
+    return dataclasses.asdict(cfg)

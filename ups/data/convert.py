@@ -1,0 +1,140 @@
+"""Raw PDEBench-layout files -> the converted store of one task: splits, stats, manifest.
+
+Streaming: one trajectory is in memory at a time, so converting an 8 GB file needs a few MB.
+Splits are drawn over *initial-state indices*, not trajectories: PDEBench's 1D parameter files
+share their initial states (trajectory i of every file starts from the same u0), so a split that
+put index i in train for one file and in test for another would leak. Statistics come from the
+train split only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ups.config import ConvertConfig
+from ups.data.pdebench import RawDataError, RawReader, file_md5
+from ups.data.store import SPLITS, StoreWriter, split_path
+from ups.io import atomic_dir, write_json
+from ups.tasks import TaskSpec
+
+
+def find_raw_files(spec: TaskSpec, raw_dir: Path) -> list[Path]:
+    """The task's raw files in `raw_dir`, sorted; none found raises naming the patterns."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise RawDataError(f"{raw_dir}: raw data folder not found (run simulate, or point the "
+                           f"task at a PDEBench download)")
+    files = sorted({p for pattern in spec.file_patterns for p in raw_dir.glob(pattern)})
+    if not files:
+        raise RawDataError(f"{raw_dir}: no raw files for task {spec.name}; expected names "
+                           f"matching {list(spec.file_patterns)}")
+    return files
+
+
+def assign_splits(n_states: int, cfg: ConvertConfig, seed: int) -> np.ndarray:
+    """Split label (0 train, 1 val, 2 test) of each initial-state index, from a seeded shuffle."""
+    order = np.random.default_rng(seed).permutation(n_states)
+    n_test = max(1, round(cfg.test_fraction * n_states))
+    n_val = round(cfg.val_fraction * n_states)
+    if n_states - n_test - n_val < 1:
+        raise RawDataError(f"only {n_states} initial states: too few for val_fraction="
+                           f"{cfg.val_fraction} and test_fraction={cfg.test_fraction}")
+    labels = np.zeros(n_states, dtype=np.int64)
+    labels[order[:n_test]] = 2
+    labels[order[n_test:n_test + n_val]] = 1
+    return labels
+
+
+class _ChannelStats:
+    """Running per-channel sums in float64 (exact enough for means and stds of float32 data)."""
+
+    def __init__(self, n_channels: int):
+        self.count = 0
+        self.sum = np.zeros(n_channels)
+        self.sumsq = np.zeros(n_channels)
+
+    def add(self, u: np.ndarray) -> None:  # u: (T, *S, C)
+        flat = u.reshape(-1, u.shape[-1]).astype(np.float64)
+        self.count += flat.shape[0]
+        self.sum += flat.sum(0)
+        self.sumsq += (flat ** 2).sum(0)
+
+    def result(self, channels: tuple[str, ...]) -> dict:
+        mean = self.sum / self.count
+        std = np.sqrt(np.maximum(self.sumsq / self.count - mean ** 2, 0.0))
+        std = np.where(std > 0, std, 1.0)  # a constant channel: leave it unscaled
+        return {"channels": list(channels), "mean": mean.tolist(), "std": std.tolist(),
+                "count": self.count, "split": "train"}
+
+
+def _check_consistent(readers: list[RawReader]) -> None:
+    first = readers[0].info
+    for r in readers[1:]:
+        info = r.info
+        if len(info.t) != len(first.t) or info.spatial_shape != first.spatial_shape:
+            raise RawDataError(
+                f"{info.path}: {len(info.t)} steps on a {info.spatial_shape} grid, but "
+                f"{first.path.name} has {len(first.t)} steps on {first.spatial_shape}; "
+                "the files of one task must share their resolution")
+
+
+def convert_task(spec: TaskSpec, raw_dir: Path, out_dir: Path, cfg: ConvertConfig,
+                 seed: int) -> dict:
+    """Convert every raw file of `spec` in `raw_dir` into `out_dir`; returns the manifest."""
+    files = find_raw_files(spec, raw_dir)
+    readers: list[RawReader] = []
+    try:
+        for path in files:
+            readers.append(RawReader(path, spec))
+        _check_consistent(readers)
+        with atomic_dir(out_dir) as tmp:
+            manifest = _write_splits(spec, readers, tmp, cfg, seed)
+    finally:
+        for r in readers:
+            r.close()
+    return manifest
+
+
+def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: ConvertConfig,
+                  seed: int) -> dict:
+    n_states = max(r.info.n for r in readers)
+    labels = assign_splits(n_states, cfg, seed)
+    # Every (file, trajectory) pair, grouped by the split of its initial state.
+    members = {s: [(f, i) for f, r in enumerate(readers) for i in range(r.info.n) if labels[i] == k]
+               for k, s in enumerate(SPLITS)}
+    first = readers[0].info
+    names = [r.info.path.name for r in readers]
+    stats = _ChannelStats(len(spec.channels))
+    total = sum(r.info.n for r in readers)
+    bar = tqdm(total=total, desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
+               disable=None)
+    for split in SPLITS:
+        writer = StoreWriter(split_path(out, split), task=spec.name, channels=spec.channels,
+                             n=len(members[split]), t=first.t, coords=first.coords,
+                             param_names=spec.param_names, files=names)
+        try:
+            for row, (f, i) in enumerate(members[split]):
+                u = readers[f].read(i)  # (T, *S, C), one trajectory in memory
+                params = np.array([readers[f].info.params[p] for p in spec.param_names])
+                writer.write(row, u, params, (f, i))
+                if split == "train":
+                    stats.add(u)
+                bar.update()
+        finally:
+            writer.close()
+    bar.close()
+    write_json(out / "stats.json", stats.result(spec.channels))
+    manifest = {
+        "task": spec.name,
+        "n_initial_states": int(n_states),
+        "files": [{"name": r.info.path.name, "md5": file_md5(r.info.path), "layout": r.info.layout,
+                   "trajectories": r.info.n, "params": r.info.params} for r in readers],
+        "splits": {s: {"count": len(m), "members": [[int(f), int(i)] for f, i in m]}
+                   for s, m in members.items()},
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest

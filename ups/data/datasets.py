@@ -1,0 +1,140 @@
+"""Training data over converted stores and latent caches, and task mixing.
+
+Everything a model sees is normalised: fields by the train-split per-channel stats, coordinates to
+[0, 1] over the task's domain, padded to 3D. Batches hold one task each (point counts differ
+between tasks); tasks are mixed across steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ups.data.store import GridStore, open_store, split_path
+from ups.io import read_json
+from ups.tasks import PARAM_VOCAB, get_task, task_index
+
+
+def grid_positions(coords: dict[str, np.ndarray]) -> np.ndarray:
+    """Cell centres -> (P, 3) positions in [0, 1]^3, x fastest-varying last (C order)."""
+    axes = []
+    for c in coords.values():
+        # Cell centres: the domain reaches half a cell beyond the first and last centre.
+        half = 0.5 * (c[1] - c[0]) if len(c) > 1 else 0.5
+        lo, hi = c[0] - half, c[-1] + half
+        axes.append((c - lo) / (hi - lo))
+    mesh = np.meshgrid(*axes, indexing="ij")
+    pos = np.zeros((mesh[0].size, 3), dtype=np.float32)
+    for d, m in enumerate(mesh):
+        pos[:, d] = m.ravel()
+    return pos
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    mean: np.ndarray  # (C,)
+    std: np.ndarray  # (C,)
+
+    @classmethod
+    def from_stats(cls, path: Path) -> "Normaliser":
+        stats = read_json(path)
+        return cls(np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32))
+
+    def encode(self, u: np.ndarray) -> np.ndarray:
+        return (u - self.mean) / self.std
+
+    def decode(self, u: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if isinstance(u, torch.Tensor):
+            return u * torch.as_tensor(self.std) + torch.as_tensor(self.mean)
+        return u * self.std + self.mean
+
+
+def param_vector(names: tuple[str, ...], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trajectory params (N, P_task) -> vocabulary-wide (N, P_vocab) values and mask."""
+    out = np.ones((values.shape[0], len(PARAM_VOCAB)), np.float32)
+    mask = np.zeros_like(out)
+    for j, name in enumerate(names):
+        k = PARAM_VOCAB.index(name)
+        out[:, k], mask[:, k] = values[:, j], 1.0
+    return out, mask
+
+
+class TaskFrames:
+    """Normalised frames of one task's split, for the autoencoder: (N, T, P, C) in memory."""
+
+    def __init__(self, root: Path, split: str):
+        store = open_store(split_path(root, split)).load()
+        self.task = store.task
+        self.spec = get_task(store.task)
+        self.task_id = task_index(store.task)
+        self.norm = Normaliser.from_stats(Path(root) / "stats.json")
+        n, t = store.fields.shape[:2]
+        c = store.fields.shape[-1]
+        self.fields = self.norm.encode(store.fields).reshape(n, t, -1, c)  # (N, T, P, C)
+        self.pos = grid_positions(store.coords)  # (P, 3)
+        self.store = store
+
+    def __len__(self) -> int:
+        return self.fields.shape[0] * self.fields.shape[1]
+
+    def frames(self, flat_idx: np.ndarray) -> np.ndarray:
+        """Frames by flat (trajectory * T + step) index -> (B, P, C)."""
+        n_t = self.fields.shape[1]
+        return self.fields[flat_idx // n_t, flat_idx % n_t]
+
+
+class TaskMixer:
+    """Chooses the task of each batch: uniform over tasks (each task trains equally often)."""
+
+    def __init__(self, tasks: list[str], seed: int):
+        self.tasks = tasks
+        self.rng = np.random.default_rng(seed)
+
+    def next(self) -> int:
+        return int(self.rng.integers(len(self.tasks)))
+
+
+class LatentTrajectories:
+    """A task's latent cache split: (N, T, L, D) float16 on disk, normalised float32 in memory."""
+
+    def __init__(self, root: Path, split: str, z_mean: np.ndarray | None = None,
+                 z_std: np.ndarray | None = None):
+        root = Path(root)
+        self.meta = read_json(root / "meta.json")
+        self.task = self.meta["task"]
+        self.task_id = task_index(self.task)
+        self.dt = float(self.meta["dt"])
+        z = np.load(root / f"{split}.npy", mmap_mode="r")  # (N, T, L, D) float16
+        self.raw = z
+        self.z = None if z_mean is None else ((np.asarray(z, np.float32) - z_mean) / z_std)
+        params = np.asarray(self.meta["params"][split], np.float64).reshape(z.shape[0], -1)
+        self.params, self.param_mask = param_vector(tuple(self.meta["param_names"]), params)
+
+    def cond(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """The operator's conditioning for trajectories `idx`."""
+        b = len(idx)
+        return {"task_ids": torch.full((b,), self.task_id, dtype=torch.long),
+                "dt": torch.full((b,), self.dt, dtype=torch.float32),
+                "params": torch.from_numpy(self.params[idx]),
+                "param_mask": torch.from_numpy(self.param_mask[idx])}
+
+
+def latent_stats(caches: list[LatentTrajectories]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-latent-channel mean and std over the train caches of all tasks, shape (D,)."""
+    d = caches[0].raw.shape[-1]
+    total, sq, count = np.zeros(d), np.zeros(d), 0
+    for c in caches:
+        flat = np.asarray(c.raw, np.float64).reshape(-1, d)
+        total += flat.sum(0)
+        sq += (flat ** 2).sum(0)
+        count += flat.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(sq / count - mean ** 2, 1e-12))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+__all__ = ["GridStore", "LatentTrajectories", "Normaliser", "TaskFrames", "TaskMixer",
+           "grid_positions", "latent_stats", "param_vector"]

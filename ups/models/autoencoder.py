@@ -1,0 +1,51 @@
+"""Encoder + any-point decoder as one module, rebuilt from its constructor arguments alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ups.config import Config
+from ups.models.decoder import Decoder
+from ups.models.encoder import Encoder
+from ups.tasks import FIELD_VOCAB, TASK_NAMES, get_task
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, fields: list[str], tasks: list[str], width: int, heads: int,
+                 encoder_depth: int, decoder_depth: int, supernodes: int, neighbours: int,
+                 tokens: int, latent_dim: int):
+        super().__init__()
+        # The vocabularies travel with the checkpoint: ids are looked up by name, so a registry
+        # that grows later does not silently re-map a trained model's embeddings.
+        self.field_names, self.task_names = list(fields), list(tasks)
+        self.encoder = Encoder(len(fields), len(tasks), width, heads, encoder_depth, supernodes,
+                               neighbours, tokens, latent_dim)
+        self.decoder = Decoder(len(fields), len(tasks), width, heads, decoder_depth, tokens,
+                               latent_dim)
+
+    def field_ids(self, channels: tuple[str, ...] | list[str]) -> torch.Tensor:
+        return torch.tensor([self.field_names.index(c) for c in channels], dtype=torch.long)
+
+    def task_ids(self, task: str, batch: int) -> torch.Tensor:
+        return torch.full((batch,), self.task_names.index(task), dtype=torch.long)
+
+    def encode(self, pos: torch.Tensor, values: torch.Tensor, channels, task: str) -> torch.Tensor:
+        """pos (B, N, 3), values (B, N, C) normalised -> z (B, L, D)."""
+        return self.encoder(pos, values, self.field_ids(channels), self.task_ids(task, len(pos)),
+                            get_task(task).dims)
+
+    def decode(self, z: torch.Tensor, query_pos: torch.Tensor, channels, task: str) -> torch.Tensor:
+        """z (B, L, D), query_pos (B, Q, 3) -> normalised values (B, Q, C)."""
+        return self.decoder(z, query_pos, self.field_ids(channels), self.task_ids(task, len(z)),
+                            get_task(task).dims)
+
+
+def autoencoder_args(cfg: Config) -> dict[str, Any]:
+    m = cfg.model
+    return dict(fields=list(FIELD_VOCAB), tasks=list(TASK_NAMES), width=m.width, heads=m.heads,
+                encoder_depth=m.encoder_depth, decoder_depth=m.decoder_depth,
+                supernodes=m.supernodes, neighbours=m.neighbours, tokens=cfg.latent.tokens,
+                latent_dim=cfg.latent.dim)

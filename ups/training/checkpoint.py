@@ -1,0 +1,47 @@
+"""Checkpoints that carry their model arguments: a model is rebuilt from the file alone.
+
+Format: {"model", "optimizer", "step", "config", "model_args", "extra"}; loading uses
+`torch.load(..., weights_only=True)` so a checkpoint can never execute code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ups.io import atomic_file
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, model_args: dict[str, Any], *,
+                    config: dict[str, Any], step: int, optimizer: dict | None = None,
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint atomically (a killed save never leaves a truncated file)."""
+    payload = {"model": model.state_dict(), "optimizer": optimizer, "step": step,
+               "config": config, "model_args": model_args, "extra": extra or {}}
+    with atomic_file(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found (run the stage that trains it)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a damaged file
+        raise ValueError(f"{path}: not a readable UPS checkpoint ({err})") from None
+    missing = {"model", "model_args"} - set(ckpt)
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {sorted(missing)}")
+    return ckpt
+
+
+def build_from_checkpoint(path: str | Path, cls: type[nn.Module]) -> tuple[nn.Module, dict]:
+    """Rebuild `cls(**model_args)` and load its weights; returns (model in eval mode, ckpt)."""
+    ckpt = load_checkpoint(path)
+    model = cls(**ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
