@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from ups.config import Config, to_dict
 from ups.data.datasets import TaskFrames, TaskMixer
 from ups.models.autoencoder import AutoEncoder, autoencoder_args
-from ups.training.checkpoint import save_checkpoint
-from ups.training.loop import LiveLogger, Phase, TrainResult, train
+from ups.training.loop import Phase, TrainResult, train_and_save
 
 
 def _sampler(sets: list[TaskFrames], batch_size: int, num_queries: int, seed: int):
@@ -73,7 +72,4 @@ def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | N
         validate=lambda m: float(np.mean([reconstruction_error(m, v) for v in val_sets])),
         batch_size=lambda batch: len(batch["values"]),
     )
-    result = train(phase, tc, LiveLogger(live_dir) if live_dir else None)
-    save_checkpoint(out, model, args, config=to_dict(cfg), step=result.steps,
-                    extra={"best_val": result.best_val, "best_step": result.best_step})
-    return result
+    return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir)

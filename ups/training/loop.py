@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ups.config import TrainConfig
+from ups.training.checkpoint import save_checkpoint
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainResult:
     best_step: int
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
+    optimizer: dict | None = None  # the optimizer's final state (for the checkpoint)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -101,8 +104,21 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
     if best_state is not None:
         model.load_state_dict(best_state)
     result.best_val, result.best_step = best_val, best_step
+    result.optimizer = opt.state_dict()
     if logger is not None:
         logger.summary(best_val=best_val, best_step=best_step)
+    return result
+
+
+def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dict[str, Any],
+                   config: dict[str, Any], live_dir: str | None,
+                   extra: dict[str, Any] | None = None) -> TrainResult:
+    """Train a phase (dvclive curves in `live_dir` if given) and write its checkpoint to `out`."""
+    result = train(phase, cfg, LiveLogger(live_dir) if live_dir else None)
+    save_checkpoint(out, phase.model, model_args, config=config, step=result.steps,
+                    optimizer=result.optimizer,
+                    extra={**(extra or {}), "best_val": result.best_val,
+                           "best_step": result.best_step})
     return result
 
 

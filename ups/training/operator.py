@@ -12,8 +12,7 @@ from ups.config import Config, to_dict
 from ups.data.datasets import LatentTrajectories, TaskMixer, latent_stats
 from ups.models.operator import LatentOperator
 from ups.tasks import PARAM_VOCAB, TASK_NAMES
-from ups.training.checkpoint import save_checkpoint
-from ups.training.loop import LiveLogger, Phase, TrainResult, train
+from ups.training.loop import Phase, TrainResult, train_and_save
 
 
 def operator_args(cfg: Config) -> dict:
@@ -76,12 +75,12 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         validate=lambda m: float(np.mean([rollout_error(m, v) for v in val_sets if len(v.z)])),
         batch_size=lambda batch: len(batch["seq"]),
     )
-    result = train(phase, tc, LiveLogger(live_dir) if live_dir else None)
-    save_checkpoint(out, model, args, config=to_dict(cfg), step=result.steps,
-                    extra={"z_mean": z_mean.tolist(), "z_std": z_std.tolist(),
-                           "autoencoder_md5": train_sets[0].meta["autoencoder_md5"],
-                           "best_val": result.best_val, "best_step": result.best_step})
-    return result
+    # The operator works in normalised latent units: evaluation needs the normalisation, and the
+    # autoencoder version guards against decoding with a different decoder.
+    extra = {"z_mean": z_mean.tolist(), "z_std": z_std.tolist(),
+             "autoencoder_md5": train_sets[0].meta["autoencoder_md5"]}
+    return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir,
+                          extra=extra)
 
 
 def _check_caches(caches: list[LatentTrajectories]) -> None:

@@ -143,18 +143,28 @@ def save_times(nt: int, t_end: float) -> tuple[np.ndarray, np.ndarray]:
     return times, np.append(times, t_end + t_end / (nt - 1))
 
 
-def simulate_advection1d(opts: Mapping[str, Any], out_dir: Path, seed: int) -> list[Path]:
-    """Write one `1D_Advection_Sols_beta{beta}.hdf5` per beta; all share the initial states.
+def simulate_parameter_files(opts: Mapping[str, Any], out_dir: Path, seed: int, *,
+                             values: list[float], name: str, attr: str,
+                             solve: Callable[[np.ndarray, float, float, np.ndarray], np.ndarray],
+                             ) -> list[Path]:
+    """Write one PDEBench 1D file per parameter value; all files share the initial states.
 
-    opts: validated options {n_traj, nx, nt, t_end, beta: list[float]}.
+    `name` formats the file name from the value (e.g. "1D_Advection_Sols_beta{}.hdf5"), `attr`
+    is the root attribute holding it, `solve(u0, value, dx, times)` maps (N, X) -> (N, T, X).
     """
     nx = int(opts["nx"])
     x = cell_centres(nx)
     times, t_coord = save_times(int(opts["nt"]), float(opts["t_end"]))
     u0 = sine_sum_1d(np.random.default_rng(seed), int(opts["n_traj"]), x)  # (N, X)
     paths = []
-    for beta in opts["beta"]:
-        u = solve_advection(u0, float(beta), 1.0 / nx, times)  # (N, X) -> (N, T, X)
-        path = Path(out_dir) / f"1D_Advection_Sols_beta{beta}.hdf5"
-        paths.append(write_tensor_file(path, u, x, t_coord, {"beta": float(beta)}))
+    for value in values:
+        u = solve(u0, float(value), 1.0 / nx, times)  # (N, X) -> (N, T, X)
+        path = Path(out_dir) / name.format(value)
+        paths.append(write_tensor_file(path, u, x, t_coord, {attr: float(value)}))
     return paths
+
+
+def simulate_advection1d(opts: Mapping[str, Any], out_dir: Path, seed: int) -> list[Path]:
+    """Write one `1D_Advection_Sols_beta{beta}.hdf5` per beta (options validated by the caller)."""
+    return simulate_parameter_files(opts, out_dir, seed, values=opts["beta"], attr="beta",
+                                    name="1D_Advection_Sols_beta{}.hdf5", solve=solve_advection)

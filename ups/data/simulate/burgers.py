@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ups.data.simulate.advection import cell_centres, march, muscl_faces, save_times
-from ups.data.simulate.initial import sine_sum_1d
-from ups.data.simulate.layouts import write_tensor_file
+from ups.data.simulate.advection import march, muscl_faces, simulate_parameter_files
 
 
 def burgers_rhs(u: np.ndarray, visc: float, dx: float, limiter: str = "vanleer") -> np.ndarray:
@@ -59,17 +57,6 @@ def solve_burgers(
 
 
 def simulate_burgers1d(opts: Mapping[str, Any], out_dir: Path, seed: int) -> list[Path]:
-    """Write one `1D_Burgers_Sols_Nu{nu}.hdf5` per nu; all share the initial states.
-
-    opts: validated options {n_traj, nx, nt, t_end, nu: list[float]}.
-    """
-    nx = int(opts["nx"])
-    x = cell_centres(nx)
-    times, t_coord = save_times(int(opts["nt"]), float(opts["t_end"]))
-    u0 = sine_sum_1d(np.random.default_rng(seed), int(opts["n_traj"]), x)  # (N, X)
-    paths = []
-    for nu in opts["nu"]:
-        u = solve_burgers(u0, float(nu), 1.0 / nx, times)  # (N, X) -> (N, T, X)
-        path = Path(out_dir) / f"1D_Burgers_Sols_Nu{nu}.hdf5"
-        paths.append(write_tensor_file(path, u, x, t_coord, {"Nu": float(nu)}))
-    return paths
+    """Write one `1D_Burgers_Sols_Nu{nu}.hdf5` per nu (options validated by the caller)."""
+    return simulate_parameter_files(opts, out_dir, seed, values=opts["nu"], attr="Nu",
+                                    name="1D_Burgers_Sols_Nu{}.hdf5", solve=solve_burgers)
