@@ -18,13 +18,17 @@ from ups.io import read_json
 from ups.tasks import PARAM_VOCAB, get_task, task_index
 
 
+def domain_bounds(centres: np.ndarray) -> tuple[float, float]:
+    """The domain of one axis from its cell centres: half a cell beyond the first and last."""
+    half = 0.5 * (centres[1] - centres[0]) if len(centres) > 1 else 0.5
+    return float(centres[0] - half), float(centres[-1] + half)
+
+
 def grid_positions(coords: dict[str, np.ndarray]) -> np.ndarray:
     """Cell centres -> (P, 3) positions in [0, 1]^3, x fastest-varying last (C order)."""
     axes = []
     for c in coords.values():
-        # Cell centres: the domain reaches half a cell beyond the first and last centre.
-        half = 0.5 * (c[1] - c[0]) if len(c) > 1 else 0.5
-        lo, hi = c[0] - half, c[-1] + half
+        lo, hi = domain_bounds(c)
         axes.append((c - lo) / (hi - lo))
     mesh = np.meshgrid(*axes, indexing="ij")
     pos = np.zeros((mesh[0].size, 3), dtype=np.float32)
@@ -137,4 +141,4 @@ def latent_stats(caches: list[LatentTrajectories]) -> tuple[np.ndarray, np.ndarr
 
 
 __all__ = ["GridStore", "LatentTrajectories", "Normaliser", "TaskFrames", "TaskMixer",
-           "grid_positions", "latent_stats", "param_vector"]
+           "domain_bounds", "grid_positions", "latent_stats", "param_vector"]

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ups.data.datasets import Normaliser, grid_positions
 from ups.data.pdebench import file_md5
-from ups.data.store import SPLITS, open_store, split_path
+from ups.data.store import SPLITS, GridStore, open_store, split_path
 from ups.io import atomic_dir, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.training.checkpoint import build_from_checkpoint
@@ -34,16 +34,15 @@ def uniform_dt(t: np.ndarray, where: str) -> float:
 
 
 @torch.no_grad()
-def encode_split(model: AutoEncoder, store_path: Path, norm: Normaliser, out: Path,
-                 batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Encode every frame of a split into `out` (.npy); returns (t, params)."""
-    store = open_store(store_path)
+def encode_split(model: AutoEncoder, store: GridStore, norm: Normaliser, out: Path,
+                 batch_size: int) -> tuple[int, ...]:
+    """Encode every frame of a split into `out` (.npy); returns the cache's shape."""
     n, n_t = store.fields.shape[:2]
     pos = torch.from_numpy(grid_positions(store.coords))  # (P, 3)
     tokens = model.encoder.queries.shape[0]
     dim = model.encoder.out.out_features
     z = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=(n, n_t, tokens, dim))
-    for i in tqdm(range(n), desc=f"encode {store.task} {store_path.stem}", unit="traj",
+    for i in tqdm(range(n), desc=f"encode {store.task} {store.path.stem}", unit="traj",
                   file=sys.stderr, disable=None):
         u = norm.encode(store.fields[i]).reshape(n_t, -1, store.fields.shape[-1])  # (T, P, C)
         for s in range(0, n_t, batch_size):
@@ -51,25 +50,26 @@ def encode_split(model: AutoEncoder, store_path: Path, norm: Normaliser, out: Pa
             z[i, s:s + len(frames)] = model.encode(pos.expand(len(frames), -1, -1), frames,
                                                    store.channels, store.task).numpy()
     z.flush()
-    del z
-    return store.t, store.params
+    return z.shape
 
 
-def encode_task(checkpoint: Path, converted: Path, out_dir: Path, batch_size: int = 64) -> dict:
+def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
+                batch_size: int = 64) -> dict:
     """Write the latent cache of one task's converted store; returns its meta."""
     torch.set_grad_enabled(False)
     model, _ = build_from_checkpoint(checkpoint, AutoEncoder)
     norm = Normaliser.from_stats(Path(converted) / "stats.json")
-    meta: dict = {"autoencoder_md5": file_md5(Path(checkpoint)), "params": {}, "shape": {}}
+    meta: dict = {"task": task, "autoencoder_md5": file_md5(Path(checkpoint)), "params": {},
+                  "shape": {}}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
-            path = split_path(converted, split)
-            t, params = encode_split(model, path, norm, tmp / f"{split}.npy", batch_size)
-            store = open_store(path)
-            meta.update(task=store.task, channels=list(store.channels),
-                        param_names=list(store.param_names), t=t.tolist(),
-                        dt=uniform_dt(t, str(path)))
-            meta["params"][split] = params.tolist()
-            meta["shape"][split] = list(np.load(tmp / f"{split}.npy", mmap_mode="r").shape)
+            store = open_store(split_path(converted, split))
+            if store.task != task:
+                raise ValueError(f"{store.path}: holds task {store.task!r}, not {task!r}")
+            shape = encode_split(model, store, norm, tmp / f"{split}.npy", batch_size)
+            meta.update(channels=list(store.channels), param_names=list(store.param_names),
+                        t=store.t.tolist(), dt=uniform_dt(store.t, str(store.path)))
+            meta["params"][split] = store.params.tolist()
+            meta["shape"][split] = list(shape)
         write_json(tmp / "meta.json", meta)
     return meta

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ups.config import EvalConfig
-from ups.data.datasets import LatentTrajectories, Normaliser, grid_positions
+from ups.data.datasets import LatentTrajectories, Normaliser, domain_bounds, grid_positions
 from ups.data.pdebench import file_md5
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
@@ -100,8 +100,7 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, c
 
 
 def _domain_lengths(coords: dict[str, np.ndarray]) -> tuple[float, ...]:
-    # Cell centres: the domain is one cell wider than the span of the centres.
-    return tuple(float(c[-1] - c[0] + (c[1] - c[0])) for c in coords.values())
+    return tuple(hi - lo for lo, hi in map(domain_bounds, coords.values()))
 
 
 def _write_plots(out: Path, store, truth: np.ndarray, rollout: np.ndarray, k: int) -> None:
