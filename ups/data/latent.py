@@ -56,7 +56,6 @@ def encode_split(model: AutoEncoder, store: GridStore, norm: Normaliser, out: Pa
 def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                 batch_size: int = 64) -> dict:
     """Write the latent cache of one task's converted store; returns its meta."""
-    torch.set_grad_enabled(False)
     model, _ = build_from_checkpoint(checkpoint, AutoEncoder)
     norm = Normaliser.from_stats(Path(converted) / "stats.json")
     meta: dict = {"task": task, "autoencoder_md5": file_md5(Path(checkpoint)), "params": {},
