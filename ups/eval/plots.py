@@ -41,20 +41,24 @@ def plot_1d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, x: np.ndarray,
     return fig
 
 
-def plot_2d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channel: int, name: str,
+def plot_2d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channels: tuple[str, ...],
             title: str, n_frames: int = 4):
-    """A few frames of one channel: truth (T, X, Y, C), prediction, error as rows."""
+    """A few frames: for each channel, rows truth, prediction, error; truth (T, X, Y, C)."""
     frames = np.unique(np.linspace(0, len(t) - 1, n_frames).round().astype(int))
-    fig, axes = plt.subplots(3, len(frames), figsize=(3.2 * len(frames), 8.4), squeeze=False)
-    lo, hi = truth[..., channel].min(), truth[..., channel].max()
-    err = pred[..., channel] - truth[..., channel]
-    lim = np.abs(err).max() or 1.0
-    for j, f in enumerate(frames):
-        # imshow wants (rows=y, cols=x): the store keeps (x, y).
-        _panel(axes[0, j], truth[f, ..., channel].T, f"truth {name} t={t[f]:.3g}", "viridis",
-               lo, hi)
-        _panel(axes[1, j], pred[f, ..., channel].T, f"prediction t={t[f]:.3g}", "viridis", lo, hi)
-        _panel(axes[2, j], err[f].T, f"error t={t[f]:.3g}", "RdBu_r", -lim, lim)
+    n_c = truth.shape[-1]
+    fig, axes = plt.subplots(3 * n_c, len(frames), figsize=(3.2 * len(frames), 2.8 * 3 * n_c),
+                             squeeze=False)
+    for c, name in enumerate(channels):
+        lo, hi = truth[..., c].min(), truth[..., c].max()
+        err = pred[..., c] - truth[..., c]
+        lim = np.abs(err).max() or 1.0
+        rows = axes[3 * c: 3 * c + 3]
+        for j, f in enumerate(frames):
+            # imshow wants (rows=y, cols=x): the store keeps (x, y).
+            _panel(rows[0, j], truth[f, ..., c].T, f"truth {name} t={t[f]:.3g}", "viridis", lo, hi)
+            _panel(rows[1, j], pred[f, ..., c].T, f"prediction {name} t={t[f]:.3g}", "viridis",
+                   lo, hi)
+            _panel(rows[2, j], err[f].T, f"error {name} t={t[f]:.3g}", "RdBu_r", -lim, lim)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -62,17 +66,13 @@ def plot_2d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channel: int, na
 
 def save_trajectory_figure(path: Path, truth: np.ndarray, pred: np.ndarray, t: np.ndarray,
                            coords: dict[str, np.ndarray], channels: tuple[str, ...],
-                           title: str) -> list[Path]:
-    """Write PNG(s) for one trajectory: 1D one figure; 2D one figure per channel."""
-    path = Path(path)
+                           title: str) -> Path:
+    """Write one PNG for one trajectory (T, *spatial, C): 1D space-time images, 2D frames."""
     if truth.ndim == 3:
-        figures = [(path, plot_1d(truth, pred, t, coords["x"], channels, title))]
+        fig = plot_1d(truth, pred, t, coords["x"], channels, title)
     else:
-        figures = [(path.with_name(f"{path.stem}_{name}{path.suffix}"),
-                    plot_2d(truth, pred, t, c, name, f"{title} ({name})"))
-                   for c, name in enumerate(channels)]
-    for out, fig in figures:
-        with atomic_file(out) as tmp:
-            fig.savefig(tmp, dpi=90, format="png")
-        plt.close(fig)
-    return [out for out, _ in figures]
+        fig = plot_2d(truth, pred, t, channels, title)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return Path(path)
