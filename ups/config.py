@@ -36,6 +36,28 @@ class ConvertConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """Where a task's raw data comes from, and how much of it to convert."""
+
+    kind: str = "simulate"  # "simulate" (our solvers) or "pdebench" (a download root)
+    root: str = ""  # pdebench: the download root, laid out as the official downloader leaves it
+    files: tuple[str, ...] = ()  # pdebench: only these file names (default: every file found)
+    max_trajectories: int = 0  # per raw file; 0 = all
+    reduced_resolution: int = 1  # keep every n-th grid point along each axis (PDEBench's knob)
+    reduced_resolution_t: int = 1  # keep every n-th stored time step
+
+    def validate(self, path: str) -> None:
+        _check(self.kind in ("simulate", "pdebench"), f"{path}.kind", self.kind,
+               "'simulate' or 'pdebench'")
+        _check(self.kind != "pdebench" or bool(self.root), f"{path}.root", self.root,
+               "a PDEBench download root when kind is 'pdebench'")
+        _check(self.max_trajectories >= 0, f"{path}.max_trajectories", self.max_trajectories,
+               ">= 0 (0 means all)")
+        for name in ("reduced_resolution", "reduced_resolution_t"):
+            _check(getattr(self, name) >= 1, f"{path}.{name}", getattr(self, name), ">= 1")
+
+
+@dataclass(frozen=True)
 class LatentConfig:
     tokens: int = 16  # latent tokens per state
     dim: int = 32  # width of one latent token
@@ -107,12 +129,17 @@ class Config:
     seed: int
     tasks: tuple[str, ...]
     simulate: dict[str, dict[str, Any]]  # per task; validated by the task's simulator
+    sources: dict[str, SourceConfig] = field(default_factory=dict)  # per task; default simulate
     convert: ConvertConfig = field(default_factory=ConvertConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     autoencoder: TrainConfig = field(default_factory=TrainConfig)
     operator: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def source(self, task: str) -> SourceConfig:
+        """The raw-data source of `task` (our simulator unless params say otherwise)."""
+        return self.sources.get(task, SourceConfig())
 
     def validate(self, path: str = "") -> None:
         _check(len(self.tasks) > 0, "tasks", list(self.tasks), "a non-empty list of task names")
@@ -123,9 +150,13 @@ class Config:
                 raise ConfigError(f"tasks: {err}") from None
         _check(len(set(self.tasks)) == len(self.tasks), "tasks", list(self.tasks),
                "a list without repeated names")
-        for task in self.simulate:
-            if task not in TASKS:
-                raise ConfigError(f"simulate.{task}: unknown task; known tasks: {sorted(TASKS)}")
+        for section in ("simulate", "sources"):
+            for task in getattr(self, section):
+                if task not in TASKS:
+                    raise ConfigError(f"params: {section}.{task}: unknown task; known tasks: "
+                                      f"{sorted(TASKS)}")
+        for task, source in self.sources.items():
+            source.validate(f"sources.{task}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if hasattr(value, "validate"):
@@ -169,6 +200,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"params: {key} must be a mapping, got {value!r}")
+        item = typing.get_args(hint)[1]
+        if dataclasses.is_dataclass(item):
+            return {k: _build(item, v or {}, f"{key}.{k}") for k, v in value.items()}
         return dict(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

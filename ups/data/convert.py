@@ -15,24 +15,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ups.config import ConvertConfig
+from ups.config import ConvertConfig, SourceConfig
 from ups.data.pdebench import RawDataError, RawReader, file_md5
+from ups.data.sources import find_raw_files
 from ups.data.store import SPLITS, StoreWriter, split_path
 from ups.io import atomic_dir, write_json
 from ups.tasks import TaskSpec
-
-
-def find_raw_files(spec: TaskSpec, raw_dir: Path) -> list[Path]:
-    """The task's raw files in `raw_dir`, sorted; none found raises naming the patterns."""
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise RawDataError(f"{raw_dir}: raw data folder not found (run simulate, or point the "
-                           f"task at a PDEBench download)")
-    files = sorted({p for pattern in spec.file_patterns for p in raw_dir.glob(pattern)})
-    if not files:
-        raise RawDataError(f"{raw_dir}: no raw files for task {spec.name}; expected names "
-                           f"matching {list(spec.file_patterns)}")
-    return files
 
 
 def assign_splits(n_states: int, cfg: ConvertConfig, seed: int) -> np.ndarray:
@@ -82,43 +70,60 @@ def _check_consistent(readers: list[RawReader]) -> None:
                 "the files of one task must share their resolution")
 
 
-def convert_task(spec: TaskSpec, raw_dir: Path, out_dir: Path, cfg: ConvertConfig,
-                 seed: int) -> dict:
-    """Convert every raw file of `spec` in `raw_dir` into `out_dir`; returns the manifest."""
-    files = find_raw_files(spec, raw_dir)
+def convert_task(spec: TaskSpec, raw_dir: Path | None, out_dir: Path, cfg: ConvertConfig,
+                 seed: int, source: SourceConfig = SourceConfig(),
+                 files: list[Path] | None = None) -> dict:
+    """Convert the raw files of `spec` into `out_dir`; returns the manifest.
+
+    Files are `files` if given, else those `raw_dir` holds or names (see `find_raw_files`).
+    `source` limits trajectories per file and subsamples space and time (PDEBench's
+    `reduced_resolution` / `reduced_resolution_t`).
+    """
+    files = files if files is not None else find_raw_files(spec, raw_dir)
     readers: list[RawReader] = []
     try:
         for path in files:
             readers.append(RawReader(path, spec))
         _check_consistent(readers)
         with atomic_dir(out_dir) as tmp:
-            manifest = _write_splits(spec, readers, tmp, cfg, seed)
+            manifest = _write_splits(spec, readers, tmp, cfg, seed, source)
     finally:
         for r in readers:
             r.close()
     return manifest
 
 
+def _subsample(u: np.ndarray, source: SourceConfig) -> np.ndarray:
+    """(T, *S, C) -> every reduced_resolution_t-th step, every reduced_resolution-th point."""
+    r = source.reduced_resolution
+    index = (slice(None, None, source.reduced_resolution_t), *[slice(None, None, r)] * (u.ndim - 2))
+    return np.ascontiguousarray(u[index])
+
+
 def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: ConvertConfig,
-                  seed: int) -> dict:
-    n_states = max(r.info.n for r in readers)
+                  seed: int, source: SourceConfig) -> dict:
+    cap = source.max_trajectories
+    counts = [min(r.info.n, cap) if cap else r.info.n for r in readers]  # used per file
+    n_states = max(counts)
     labels = assign_splits(n_states, cfg, seed)
     # Every (file, trajectory) pair, grouped by the split of its initial state.
-    members = {s: [(f, i) for f, r in enumerate(readers) for i in range(r.info.n) if labels[i] == k]
+    members = {s: [(f, i) for f, n in enumerate(counts) for i in range(n) if labels[i] == k]
                for k, s in enumerate(SPLITS)}
     first = readers[0].info
+    t = first.t[::source.reduced_resolution_t]
+    coords = {a: c[::source.reduced_resolution] for a, c in first.coords.items()}
     names = [r.info.path.name for r in readers]
     stats = _ChannelStats(len(spec.channels))
-    total = sum(r.info.n for r in readers)
+    total = sum(counts)
     bar = tqdm(total=total, desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
                disable=None)
     for split in SPLITS:
         writer = StoreWriter(split_path(out, split), task=spec.name, channels=spec.channels,
-                             n=len(members[split]), t=first.t, coords=first.coords,
+                             n=len(members[split]), t=t, coords=coords,
                              param_names=spec.param_names, files=names)
         try:
             for row, (f, i) in enumerate(members[split]):
-                u = readers[f].read(i)  # (T, *S, C), one trajectory in memory
+                u = _subsample(readers[f].read(i), source)  # (T, *S, C), one in memory
                 params = np.array([readers[f].info.params[p] for p in spec.param_names])
                 writer.write(row, u, params, (f, i))
                 if split == "train":
@@ -131,6 +136,9 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
     manifest = {
         "task": spec.name,
         "n_initial_states": int(n_states),
+        "source": {"max_trajectories": source.max_trajectories,
+                   "reduced_resolution": source.reduced_resolution,
+                   "reduced_resolution_t": source.reduced_resolution_t},
         "files": [{"name": r.info.path.name, "md5": file_md5(r.info.path), "layout": r.info.layout,
                    "trajectories": r.info.n, "params": r.info.params} for r in readers],
         "splits": {s: {"count": len(m), "members": [[int(f), int(i)] for f, i in m]}
