@@ -27,8 +27,17 @@ class ConfigError(ValueError):
 class ConvertConfig:
     val_fraction: float = 0.1  # share of initial states in the validation split
     test_fraction: float = 0.1  # share of initial states in the test split
+    # "initial_state": a seeded shuffle of initial-state indices (the default, no leakage);
+    # "pdebench": PDEBench's own convention (test = the first share of each single file, the last
+    # share of the sorted keys of a group file), to set numbers beside published tables.
+    split: str = "initial_state"
+    # A trajectory with NaN or Inf values stops the conversion with an error naming it; with
+    # true it is skipped instead and counted in the manifest (never silently).
+    skip_nonfinite: bool = False
 
     def validate(self, path: str) -> None:
+        _check(self.split in ("initial_state", "pdebench"), f"{path}.split", self.split,
+               "'initial_state' or 'pdebench'")
         _check(0 <= self.val_fraction < 1, f"{path}.val_fraction", self.val_fraction, "in [0, 1)")
         _check(0 < self.test_fraction < 1, f"{path}.test_fraction", self.test_fraction, "in (0, 1)")
         total = self.val_fraction + self.test_fraction
@@ -212,6 +221,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"params: {key} must be a number, got {value!r}")
         return float(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"params: {key} must be true or false, got {value!r}")
+        return value
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"params: {key} must be a string, got {value!r}")

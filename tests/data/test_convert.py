@@ -152,3 +152,38 @@ def test_bad_raw_input_fails_clearly_and_writes_nothing(burgers_raw, tmp_path, d
         convert_task(get_task("burgers1d"), raw, out, ConvertConfig(0.2, 0.2), seed=0)
     assert not out.exists()
     assert not any(p.name.startswith(".conv") for p in tmp_path.iterdir())
+
+
+def test_pdebench_split_mode_follows_pdebench_convention():
+    cfg = ConvertConfig(0.1, 0.1, split="pdebench")
+    single = assign_splits(20, cfg, seed=0, layout="tensor")
+    assert (single[:2] == 2).all() and (single[2:4] == 1).all() and (single[4:] == 0).all()
+    group = assign_splits(20, cfg, seed=0, layout="group")
+    assert (group[-2:] == 2).all() and (group[:-4] == 0).all()
+
+
+def test_byte_identical_files_are_converted_once(burgers_raw, tmp_path):
+    raw, *_ = burgers_raw
+    original = raw / "1D_Burgers_Sols_Nu0.1.hdf5"
+    (raw / "1D_Burgers_Sols_Nu0.1_copy.hdf5").write_bytes(original.read_bytes())
+    out = tmp_path / "conv"
+    manifest = convert_task(get_task("burgers1d"), raw, out, ConvertConfig(0.2, 0.2), seed=0)
+    assert sum(manifest["splits"][s]["count"] for s in SPLITS) == 40  # not 60
+    assert manifest["duplicates_skipped"] == [
+        {"name": "1D_Burgers_Sols_Nu0.1_copy.hdf5", "md5": manifest["files"][1]["md5"],
+         "same_as": "1D_Burgers_Sols_Nu0.1.hdf5"}]
+
+
+def test_nonfinite_trajectories_can_be_skipped_and_are_counted(burgers_raw, tmp_path):
+    raw, *_ = burgers_raw
+    with h5py.File(raw / "1D_Burgers_Sols_Nu0.1.hdf5", "r+") as f:
+        f["tensor"][3, 2, 5] = np.inf
+    out = tmp_path / "conv"
+    manifest = convert_task(get_task("burgers1d"), raw, out,
+                            ConvertConfig(0.2, 0.2, skip_nonfinite=True), seed=0)
+    assert [(k["file"], k["index"]) for k in manifest["skipped_nonfinite"]] == [
+        ("1D_Burgers_Sols_Nu0.1.hdf5", 3)]
+    stores = [open_store(split_path(out, s)) for s in SPLITS]
+    assert sum(s.n for s in stores) == 39
+    assert all(np.isfinite(np.asarray(s.fields[()])).all() for s in stores)
+    assert [s.n for s in stores] == [manifest["splits"][s]["count"] for s in SPLITS]

@@ -16,16 +16,25 @@ import numpy as np
 from tqdm import tqdm
 
 from ups.config import ConvertConfig, SourceConfig
-from ups.data.pdebench import RawDataError, RawReader, file_md5
+from ups.data.pdebench import NonFiniteError, RawDataError, RawReader, file_md5
 from ups.data.sources import find_raw_files
 from ups.data.store import SPLITS, StoreWriter, split_path
 from ups.io import atomic_dir, write_json
 from ups.tasks import TaskSpec
 
 
-def assign_splits(n_states: int, cfg: ConvertConfig, seed: int) -> np.ndarray:
-    """Split label (0 train, 1 val, 2 test) of each initial-state index, from a seeded shuffle."""
-    order = np.random.default_rng(seed).permutation(n_states)
+def assign_splits(n_states: int, cfg: ConvertConfig, seed: int,
+                  layout: str = "tensor") -> np.ndarray:
+    """Split label (0 train, 1 val, 2 test) of each initial-state index.
+
+    Test takes the first `test_fraction` of an order, validation the next `val_fraction`: a
+    seeded shuffle by default; with `split: pdebench`, PDEBench's order (a single file's first
+    trajectories are its test set; a group file's last sorted keys are).
+    """
+    if cfg.split == "pdebench":
+        order = np.arange(n_states)[::-1] if layout == "group" else np.arange(n_states)
+    else:
+        order = np.random.default_rng(seed).permutation(n_states)
     n_test = max(1, round(cfg.test_fraction * n_states))
     n_val = round(cfg.val_fraction * n_states)
     if n_states - n_test - n_val < 1:
@@ -80,13 +89,14 @@ def convert_task(spec: TaskSpec, raw_dir: Path | None, out_dir: Path, cfg: Conve
     `reduced_resolution` / `reduced_resolution_t`).
     """
     files = files if files is not None else find_raw_files(spec, raw_dir)
+    files, md5s, duplicates = _deduplicate(files)
     readers: list[RawReader] = []
     try:
         for path in files:
             readers.append(RawReader(path, spec))
         _check_consistent(readers)
         with atomic_dir(out_dir) as tmp:
-            manifest = _write_splits(spec, readers, tmp, cfg, seed, source)
+            manifest = _write_splits(spec, readers, tmp, cfg, seed, source, md5s, duplicates)
     finally:
         for r in readers:
             r.close()
@@ -100,12 +110,56 @@ def _subsample(u: np.ndarray, source: SourceConfig) -> np.ndarray:
     return np.ascontiguousarray(u[index])
 
 
+def _deduplicate(files: list[Path]) -> tuple[list[Path], list[str], list[dict]]:
+    """Drop files byte-identical (same MD5) to an earlier one: PDEBench's ns_incom list has 24
+    such pairs, and converting both would put the same trajectories in two splits."""
+    kept, md5s, duplicates, seen = [], [], [], {}
+    for path in files:
+        md5 = file_md5(path)
+        if md5 in seen:
+            duplicates.append({"name": path.name, "md5": md5, "same_as": seen[md5]})
+            continue
+        seen[md5] = path.name
+        kept.append(path)
+        md5s.append(md5)
+    return kept, md5s, duplicates
+
+
+Members = list[tuple[int, int]]  # (raw file index, trajectory index in that file)
+
+
+def _write_split(writer: StoreWriter, readers: list[RawReader], members: Members,
+                 source: SourceConfig, bar: tqdm, stats: _ChannelStats | None,
+                 skip_nonfinite: bool) -> tuple[Members, list[tuple[int, int, str]]]:
+    """Stream `members` (file, trajectory) into one split; returns (written, skipped)."""
+    written, skipped = [], []
+    try:
+        for f, i in members:
+            bar.update()
+            try:
+                u = _subsample(readers[f].read(i), source)  # (T, *S, C), one in memory
+            except NonFiniteError as err:
+                if not skip_nonfinite:
+                    raise
+                skipped.append((f, int(i), str(err)))
+                continue
+            params = np.array([readers[f].info.params[p] for p in readers[f].spec.param_names])
+            writer.write(len(written), u, params, (f, i))
+            if stats is not None:
+                stats.add(u)
+            written.append((f, i))
+    finally:
+        writer.close(len(written))
+    return written, skipped
+
+
 def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: ConvertConfig,
-                  seed: int, source: SourceConfig) -> dict:
+                  seed: int, source: SourceConfig, md5s: list[str],
+                  duplicates: list[dict]) -> dict:
     cap = source.max_trajectories
     counts = [min(r.info.n, cap) if cap else r.info.n for r in readers]  # used per file
     n_states = max(counts)
-    labels = assign_splits(n_states, cfg, seed)
+    labels = assign_splits(n_states, cfg, seed, readers[0].info.layout)
     # Every (file, trajectory) pair, grouped by the split of its initial state.
     members = {s: [(f, i) for f, n in enumerate(counts) for i in range(n) if labels[i] == k]
                for k, s in enumerate(SPLITS)}
@@ -114,23 +168,18 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
     coords = {a: c[::source.reduced_resolution] for a, c in first.coords.items()}
     names = [r.info.path.name for r in readers]
     stats = _ChannelStats(len(spec.channels))
-    total = sum(counts)
-    bar = tqdm(total=total, desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
+    bar = tqdm(total=sum(counts), desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
                disable=None)
+    written, skipped = {}, []
     for split in SPLITS:
         writer = StoreWriter(split_path(out, split), task=spec.name, channels=spec.channels,
                              n=len(members[split]), t=t, coords=coords,
                              param_names=spec.param_names, files=names)
-        try:
-            for row, (f, i) in enumerate(members[split]):
-                u = _subsample(readers[f].read(i), source)  # (T, *S, C), one in memory
-                params = np.array([readers[f].info.params[p] for p in spec.param_names])
-                writer.write(row, u, params, (f, i))
-                if split == "train":
-                    stats.add(u)
-                bar.update()
-        finally:
-            writer.close()
+        written[split], bad = _write_split(writer, readers, members[split], source, bar,
+                                           stats if split == "train" else None,
+                                           cfg.skip_nonfinite)
+        skipped += [{"file": names[f], "index": i, "split": split, "reason": why}
+                    for f, i, why in bad]
     bar.close()
     write_json(out / "stats.json", stats.result(spec.channels))
     manifest = {
@@ -139,10 +188,14 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
         "source": {"max_trajectories": source.max_trajectories,
                    "reduced_resolution": source.reduced_resolution,
                    "reduced_resolution_t": source.reduced_resolution_t},
-        "files": [{"name": r.info.path.name, "md5": file_md5(r.info.path), "layout": r.info.layout,
-                   "trajectories": r.info.n, "params": r.info.params} for r in readers],
-        "splits": {s: {"count": len(m), "members": [[int(f), int(i)] for f, i in m]}
-                   for s, m in members.items()},
+        "split": cfg.split,
+        "files": [{"name": r.info.path.name, "md5": md5, "layout": r.info.layout,
+                   "trajectories": r.info.n, "params": r.info.params}
+                  for r, md5 in zip(readers, md5s)],
+        "duplicates_skipped": duplicates,
+        "splits": {s: {"count": len(w), "members": [[int(f), int(i)] for f, i in w]}
+                   for s, w in written.items()},
+        "skipped_nonfinite": skipped,
     }
     write_json(out / "manifest.json", manifest)
     return manifest

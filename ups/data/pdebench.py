@@ -35,6 +35,10 @@ class RawDataError(ValueError):
     """A raw file is missing, corrupt, or not in the layout its task needs."""
 
 
+class NonFiniteError(RawDataError):
+    """A trajectory holds NaN or Inf values (the converter may skip it if params allow)."""
+
+
 @dataclass
 class RawInfo:
     """What a raw file holds, read from its metadata alone."""
@@ -388,7 +392,7 @@ class RawReader:
 
     def _finite(self, u: np.ndarray, where: str) -> np.ndarray:
         if not np.isfinite(u).all():
-            raise RawDataError(f"{self.path}: {where} contains NaN or Inf values")
+            raise NonFiniteError(f"{self.path}: {where} contains NaN or Inf values")
         return np.ascontiguousarray(u)
 
 

@@ -27,7 +27,10 @@ def split_path(root: Path, split: str) -> Path:
 
 
 class StoreWriter:
-    """Writes one split's store trajectory by trajectory (N is known up front)."""
+    """Writes one split's store trajectory by trajectory.
+
+    `n` is an upper bound; `close(n_written)` shrinks the store when trajectories were skipped.
+    """
 
     def __init__(self, path: Path, *, task: str, channels: tuple[str, ...], n: int,
                  t: np.ndarray, coords: dict[str, np.ndarray], param_names: tuple[str, ...],
@@ -37,15 +40,16 @@ class StoreWriter:
         traj_shape = (len(t), *spatial, len(channels))
         self._f = h5py.File(self.path, "w")
         self._fields = self._f.create_dataset(
-            "fields", shape=(n, *traj_shape), dtype="float32",
-            chunks=(1, *traj_shape) if n else None)
+            "fields", shape=(n, *traj_shape), dtype="float32", chunks=(1, *traj_shape),
+            maxshape=(None, *traj_shape))
         self._f.create_dataset("t", data=np.asarray(t, dtype=np.float64))
         for axis, c in coords.items():
             self._f.create_dataset(f"coords/{axis}", data=np.asarray(c, dtype=np.float64))
         self._params = self._f.create_dataset("params", shape=(n, len(param_names)),
-                                              dtype="float64")
+                                              dtype="float64", maxshape=(None, len(param_names)))
         self._params.attrs["names"] = list(param_names)
-        self._source = self._f.create_dataset("source", shape=(n, 2), dtype="int64")
+        self._source = self._f.create_dataset("source", shape=(n, 2), dtype="int64",
+                                              maxshape=(None, 2))
         self._source.attrs["files"] = list(files)
         self._f.attrs.update(task=task, channels=list(channels), format_version=FORMAT_VERSION)
 
@@ -54,7 +58,10 @@ class StoreWriter:
         self._params[i] = params
         self._source[i] = source
 
-    def close(self) -> None:
+    def close(self, n_written: int | None = None) -> None:
+        if n_written is not None and n_written < self._fields.shape[0]:
+            for ds in (self._fields, self._params, self._source):
+                ds.resize(n_written, axis=0)
         self._f.close()
 
 
