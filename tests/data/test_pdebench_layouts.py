@@ -337,3 +337,21 @@ def test_group_samples_of_other_shapes_fail(tmp_path):
     with RawReader(path, get_task("diffusion_sorption1d")) as r:
         with raises(path, "'0001/data' has shape (2, 5, 1)", "(3, 5, 1)"):
             r.read(1)
+
+
+@pytest.mark.parametrize("family, task", [("darcy", "darcy2d"), ("ns_incom", "navier_stokes2d")])
+def test_convert_stores_input_fields(tmp_path, family, task):
+    """Darcy's coefficient and NS's forcing land in the store's `inputs`, beside the fields."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    e = FAMILIES[family][1](raw)
+    spec = get_task(task)
+    convert_task(spec, raw, tmp_path / "conv", ConvertConfig(0.0, 0.25), seed=0)
+    for split in SPLITS:
+        store = open_store(split_path(tmp_path / "conv", split))
+        assert store.input_channels == spec.input_channels
+        for row in range(store.n):
+            i = store.source[row, 1]
+            with RawReader(e.path, spec) as r:
+                np.testing.assert_array_equal(store.inputs[row], r.read_inputs(i))
+                np.testing.assert_array_equal(store.fields[row], r.read(i))

@@ -143,8 +143,13 @@ def _write_split(writer: StoreWriter, readers: list[RawReader], members: Members
                     raise
                 skipped.append((f, int(i), str(err)))
                 continue
-            params = np.array([readers[f].info.params[p] for p in readers[f].spec.param_names])
-            writer.write(len(written), u, params, (f, i))
+            spec = readers[f].spec
+            params = np.array([readers[f].info.params[p] for p in spec.param_names])
+            inputs = None
+            if spec.input_channels:  # (*S, Cin), subsampled like the fields
+                inputs = readers[f].read_inputs(i)
+                inputs = inputs[(slice(None, None, source.reduced_resolution),) * spec.dims]
+            writer.write(len(written), u, params, (f, i), inputs)
             if stats is not None:
                 stats.add(u)
             written.append((f, i))
@@ -174,7 +179,8 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
     for split in SPLITS:
         writer = StoreWriter(split_path(out, split), task=spec.name, channels=spec.channels,
                              n=len(members[split]), t=t, coords=coords,
-                             param_names=spec.param_names, files=names)
+                             param_names=spec.param_names, files=names,
+                             input_channels=spec.input_channels)
         written[split], bad = _write_split(writer, readers, members[split], source, bar,
                                            stats if split == "train" else None,
                                            cfg.skip_nonfinite)

@@ -7,6 +7,9 @@ Layout (format_version 1):
   coords/x (coords/y, coords/z) float64 cell centres
   params   float64 (N, P), attr `names`
   source   int64 (N, 2): (index of the raw file in attr `files`, trajectory index in that file)
+  inputs   float32 (N, *spatial, Cin), attr `channels`: fields given rather than predicted
+           (Darcy's coefficient, NS's forcing); only for tasks that have them. Steady tasks
+           (Darcy) store their solution as `fields` with T = 1.
   attrs    task, channels, format_version
 """
 
@@ -34,7 +37,7 @@ class StoreWriter:
 
     def __init__(self, path: Path, *, task: str, channels: tuple[str, ...], n: int,
                  t: np.ndarray, coords: dict[str, np.ndarray], param_names: tuple[str, ...],
-                 files: list[str]):
+                 files: list[str], input_channels: tuple[str, ...] = ()):
         self.path = Path(path)
         spatial = tuple(len(c) for c in coords.values())
         traj_shape = (len(t), *spatial, len(channels))
@@ -51,17 +54,27 @@ class StoreWriter:
         self._source = self._f.create_dataset("source", shape=(n, 2), dtype="int64",
                                               maxshape=(None, 2))
         self._source.attrs["files"] = list(files)
+        self._inputs = None
+        if input_channels:
+            shape = (*spatial, len(input_channels))
+            self._inputs = self._f.create_dataset("inputs", shape=(n, *shape), dtype="float32",
+                                                  chunks=(1, *shape), maxshape=(None, *shape))
+            self._inputs.attrs["channels"] = list(input_channels)
         self._f.attrs.update(task=task, channels=list(channels), format_version=FORMAT_VERSION)
 
-    def write(self, i: int, fields: np.ndarray, params: np.ndarray, source: tuple[int, int]) -> None:
+    def write(self, i: int, fields: np.ndarray, params: np.ndarray, source: tuple[int, int],
+              inputs: np.ndarray | None = None) -> None:
         self._fields[i] = fields  # (T, *spatial, C)
         self._params[i] = params
         self._source[i] = source
+        if self._inputs is not None:
+            self._inputs[i] = inputs  # (*spatial, Cin)
 
     def close(self, n_written: int | None = None) -> None:
         if n_written is not None and n_written < self._fields.shape[0]:
-            for ds in (self._fields, self._params, self._source):
-                ds.resize(n_written, axis=0)
+            for ds in (self._fields, self._params, self._source, self._inputs):
+                if ds is not None:
+                    ds.resize(n_written, axis=0)
         self._f.close()
 
 
@@ -79,6 +92,8 @@ class GridStore:
     source: np.ndarray  # (N, 2)
     files: tuple[str, ...]
     fields: h5py.Dataset | np.ndarray  # (N, T, *spatial, C)
+    inputs: h5py.Dataset | None = None  # (N, *spatial, Cin), for tasks with input fields
+    input_channels: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -116,4 +131,7 @@ def open_store(path: Path) -> GridStore:
         source=f["source"][()],
         files=tuple(str(s) for s in f["source"].attrs["files"]),
         fields=f["fields"],
+        inputs=f["inputs"] if "inputs" in f else None,
+        input_channels=tuple(str(c) for c in f["inputs"].attrs["channels"]) if "inputs" in f
+        else (),
     )
