@@ -6,6 +6,7 @@ name that looks finished; DVC would otherwise happily cache a truncated file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -68,3 +69,12 @@ def read_json(path: str | Path) -> Any:
         raise FileNotFoundError(f"{path}: not found") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def file_md5(path: Path, chunk: int = 8 << 20) -> str:
+    """MD5 of a file, streamed (PDEBench publishes MD5s; a changed download is detected)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -16,10 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ups.config import ConvertConfig, SourceConfig
-from ups.data.pdebench import NonFiniteError, RawDataError, RawReader, file_md5
+from ups.data.pdebench import NonFiniteError, RawDataError, RawReader
 from ups.data.sources import find_raw_files
 from ups.data.store import SPLITS, StoreWriter, split_path
-from ups.io import atomic_dir, write_json
+from ups.io import atomic_dir, file_md5, write_json
 from ups.tasks import TaskSpec
 
 

@@ -11,7 +11,6 @@ the same trajectories in two splits.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from ups.io import file_md5
 
 COLUMNS = ("PDE", "Filename", "URL", "Path", "MD5")
 VERIFIED = ".ups-verified.json"  # in the root: files whose MD5 was checked (size, mtime, md5)
@@ -94,14 +95,6 @@ def select(entries: list[Entry], groups: list[str] | None = None,
     return unique, duplicates
 
 
-def md5_of(path: Path, chunk: int = 8 << 20) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class VerifiedRecord:
     """Which files under the root were verified, so a re-run skips them without re-hashing."""
 
@@ -153,7 +146,7 @@ def download_entry(entry: Entry, root: Path, record: VerifiedRecord, *, retries:
     target = entry.target(root)
     if record.is_verified(target, entry.md5):
         return "verified"
-    if target.is_file() and md5_of(target) == entry.md5:  # placed by hand or another tool
+    if target.is_file() and file_md5(target) == entry.md5:  # placed by hand or another tool
         record.add(target, entry.md5)
         return "verified"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +161,7 @@ def download_entry(entry: Entry, root: Path, record: VerifiedRecord, *, retries:
                 last_error = str(err)
                 sleep(backoff * 2 ** attempt)
                 continue
-        got = md5_of(part)
+        got = file_md5(part)
         if got == entry.md5:
             os.replace(part, target)
             record.add(target, entry.md5)

@@ -16,9 +16,8 @@ import torch
 from tqdm import tqdm
 
 from ups.data.datasets import Normaliser, grid_positions
-from ups.data.pdebench import file_md5
 from ups.data.store import SPLITS, GridStore, open_store, split_path
-from ups.io import atomic_dir, write_json
+from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.training.checkpoint import build_from_checkpoint
 

@@ -19,7 +19,6 @@ the dataset and what was expected.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,15 +75,6 @@ def detect_layout(f: h5py.File) -> str:
         "datasets 'density', 'Vx', ..., a 'velocity' dataset, or groups '0000', '0001', ... "
         "holding 'data'"
     )
-
-
-def file_md5(path: Path, chunk: int = 8 << 20) -> str:
-    """MD5 of a file, streamed (PDEBench publishes MD5s; a changed download is detected)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def param_from_filename(name: str, key: str) -> float | None:
