@@ -111,6 +111,7 @@ class TrainConfig:
     eval_every: int = 250  # validation (and model selection) period in steps
     num_queries: int = 256  # autoencoder: decoder query points per sample
     rollout_steps: int = 1  # operator: unrolled steps in the rollout loss (1 = one-step only)
+    task_weights: str = "uniform"  # task mixing: "uniform" or "val_error" (see TaskMixer)
 
     def validate(self, path: str) -> None:
         for name in ("steps", "batch_size", "eval_every", "num_queries", "rollout_steps"):
@@ -120,6 +121,8 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"{path}.weight_decay", self.weight_decay, ">= 0")
         _check(self.warmup_steps >= 0, f"{path}.warmup_steps", self.warmup_steps, ">= 0")
         _check(self.grad_clip > 0, f"{path}.grad_clip", self.grad_clip, "a positive number")
+        _check(self.task_weights in ("uniform", "val_error"), f"{path}.task_weights",
+               self.task_weights, "'uniform' or 'val_error'")
 
 
 @dataclass(frozen=True)

@@ -91,14 +91,33 @@ class TaskFrames:
 
 
 class TaskMixer:
-    """Chooses the task of each batch: uniform over tasks (each task trains equally often)."""
+    """Chooses the task of each batch.
 
-    def __init__(self, tasks: list[str], seed: int):
-        self.tasks = tasks
+    "uniform": every task equally often. "val_error": in proportion to each task's latest
+    validation error, with half of the probability spread evenly so that no task starves: the
+    tasks the model is worst at get more steps. `update` is called at every validation.
+    """
+
+    MODES = ("uniform", "val_error")
+
+    def __init__(self, tasks: list[str], seed: int, mode: str = "uniform"):
+        if mode not in self.MODES:
+            raise ValueError(f"task mixing mode {mode!r}; expected one of {self.MODES}")
+        self.tasks, self.mode = tasks, mode
         self.rng = np.random.default_rng(seed)
+        self.p = np.full(len(tasks), 1.0 / len(tasks))
+
+    def update(self, errors: list[float]) -> None:
+        """Re-weight from per-task validation errors (ignored in "uniform" mode)."""
+        e = np.asarray(errors, dtype=np.float64)
+        if self.mode == "uniform" or not np.isfinite(e).all() or e.sum() <= 0:
+            return
+        self.p = 0.5 / len(e) + 0.5 * e / e.sum()
 
     def next(self) -> int:
-        return int(self.rng.integers(len(self.tasks)))
+        if self.mode == "uniform":
+            return int(self.rng.integers(len(self.tasks)))
+        return int(self.rng.choice(len(self.tasks), p=self.p))
 
 
 class LatentTrajectories:

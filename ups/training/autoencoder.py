@@ -14,9 +14,9 @@ from ups.models.autoencoder import AutoEncoder, autoencoder_args
 from ups.training.loop import Phase, TrainResult, train_and_save
 
 
-def _sampler(sets: list[TaskFrames], batch_size: int, num_queries: int, seed: int):
+def _sampler(sets: list[TaskFrames], mixer: TaskMixer, batch_size: int, num_queries: int,
+             seed: int):
     rng = np.random.default_rng(seed)
-    mixer = TaskMixer([s.task for s in sets], seed + 1)
 
     def sample(step: int) -> dict:
         data = sets[mixer.next()]
@@ -64,12 +64,19 @@ def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | N
     tc = cfg.autoencoder
     args = autoencoder_args(cfg)
     model = AutoEncoder(**args)
+    mixer = TaskMixer(list(cfg.tasks), cfg.seed + 1, tc.task_weights)
+
+    def validate(m: AutoEncoder) -> float:
+        errors = [reconstruction_error(m, v) for v in val_sets]
+        mixer.update(errors)
+        return float(np.mean(errors))
+
     phase = Phase(
         name="autoencoder",
         model=model,
-        sample=_sampler(train_sets, tc.batch_size, tc.num_queries, cfg.seed),
+        sample=_sampler(train_sets, mixer, tc.batch_size, tc.num_queries, cfg.seed),
         loss=_loss,
-        validate=lambda m: float(np.mean([reconstruction_error(m, v) for v in val_sets])),
+        validate=validate,
         batch_size=lambda batch: len(batch["values"]),
     )
     return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir)

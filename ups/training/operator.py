@@ -22,9 +22,9 @@ def operator_args(cfg: Config) -> dict:
                 depth=m.operator_depth)
 
 
-def _sampler(caches: list[LatentTrajectories], batch_size: int, horizon: int, seed: int):
+def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int, horizon: int,
+             seed: int):
     rng = np.random.default_rng(seed)
-    mixer = TaskMixer([c.task for c in caches], seed + 1)
 
     def sample(step: int) -> dict:
         data = caches[mixer.next()]
@@ -67,12 +67,19 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
     tc = cfg.operator
     args = operator_args(cfg)
     model = LatentOperator(**args)
+    mixer = TaskMixer(list(cfg.tasks), cfg.seed + 1, tc.task_weights)
+
+    def validate(m: LatentOperator) -> float:
+        errors = [rollout_error(m, v) if len(v.z) else 0.0 for v in val_sets]
+        mixer.update(errors)
+        return float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
+
     phase = Phase(
         name="operator",
         model=model,
-        sample=_sampler(train_sets, tc.batch_size, tc.rollout_steps, cfg.seed),
+        sample=_sampler(train_sets, mixer, tc.batch_size, tc.rollout_steps, cfg.seed),
         loss=_loss,
-        validate=lambda m: float(np.mean([rollout_error(m, v) for v in val_sets if len(v.z)])),
+        validate=validate,
         batch_size=lambda batch: len(batch["seq"]),
     )
     # The operator works in normalised latent units: evaluation needs the normalisation, and the
