@@ -20,8 +20,12 @@ from ups.data.datasets import LatentTrajectories, Normaliser, domain_bounds, gri
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
 from ups.eval.plots import save_trajectory_figure
-from ups.eval.rollout import (Surrogate, decode_trajectories, persistence_one_step,
-                              persistence_rollout)
+from ups.eval.rollout import (
+    Surrogate,
+    decode_trajectories,
+    persistence_one_step,
+    persistence_rollout,
+)
 from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator

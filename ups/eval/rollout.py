@@ -44,7 +44,7 @@ class Surrogate:
 
     @torch.no_grad()
     def one_step(self, z: torch.Tensor, cond: dict) -> torch.Tensor:
-        """True latent states (B, T, L, D) -> one-step predictions of steps 1..T-1, (B, T-1, L, D)."""
+        """True latent states (B, T, L, D) -> one-step predictions (B, T-1, L, D)."""
         b, n_t = z.shape[:2]
         flat_cond = {k: v.repeat_interleave(n_t - 1, dim=0) for k, v in cond.items()}
         pred = self.operator(z[:, :-1].reshape(b * (n_t - 1), *z.shape[2:]), **flat_cond)
