@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import copy_project, run, tiny_params, write_params
 
 pytestmark = pytest.mark.slow

@@ -99,6 +99,30 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    """Weights of the loss terms beside a phase's main loss. 0 switches a term off: it is not
+    even computed. Physics priors apply only to the tasks and channels the registry marks
+    (ups.tasks: `periodic`, `conserved`, `positive`, `divergence_free`)."""
+
+    spectral: float = 0.0  # relative Fourier error of decoded grid fields (PDE-Refiner)
+    spectral_high_weight: float = 1.0  # extra weight on high wavenumbers in the spectral term
+    inverse_encoding: float = 0.0  # decode(encode(u)) ~ u on every point of the sample
+    inverse_decoding: float = 0.0  # encode(decode(z)) ~ z
+    inverse_warmup: int = 0  # steps over which both inverse weights ramp up from 0
+    boundary: float = 0.0  # decoded boundary values ~ the reference's (non-periodic grids)
+    conservation: float = 0.0  # integrals of conserved channels kept over a step
+    positivity: float = 0.0  # density, pressure, height, ... stay >= 0
+    divergence: float = 0.0  # incompressible velocity stays divergence-free
+    latent_norm: float = 0.0  # per-token RMS of the latent ~ 1
+    diversity: float = 0.0  # latent tokens of a sample not collapsed onto one direction
+
+    def validate(self, path: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check(value >= 0, f"{path}.{f.name}", value, ">= 0")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Knobs shared by every training phase (one loop serves them all)."""
 
@@ -111,18 +135,53 @@ class TrainConfig:
     eval_every: int = 250  # validation (and model selection) period in steps
     num_queries: int = 256  # autoencoder: decoder query points per sample
     rollout_steps: int = 1  # operator: unrolled steps in the rollout loss (1 = one-step only)
+    # operator: [[start_step, horizon], ...] lengthens the rollout horizon during training;
+    # empty: `rollout_steps` throughout.
+    horizon_schedule: tuple[tuple[int, ...], ...] = ()
     task_weights: str = "uniform"  # task mixing: "uniform" or "val_error" (see TaskMixer)
+    optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest
+    muon_lr: float = 0.0  # peak learning rate of the Muon groups; 0: the same as `lr`
+    grad_accum: int = 1  # micro-batches per optimizer step
+    ema_decay: float = 0.0  # weight EMA used for validation and the saved model; 0: off
+    ema_warmup: int = 100  # steps with a shorter EMA horizon, (1 + step) / (10 + step)
+    precision: str = "fp32"  # "fp32", "bf16" (autocast), or "auto" (bf16 on a capable GPU)
+    device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
+    losses: LossConfig = field(default_factory=LossConfig)
 
     def validate(self, path: str) -> None:
-        for name in ("steps", "batch_size", "eval_every", "num_queries", "rollout_steps"):
+        for name in ("steps", "batch_size", "eval_every", "num_queries", "rollout_steps",
+                     "grad_accum"):
             value = getattr(self, name)
             _check(value > 0, f"{path}.{name}", value, "a positive integer")
         _check(self.lr > 0, f"{path}.lr", self.lr, "a positive number")
+        _check(self.muon_lr >= 0, f"{path}.muon_lr", self.muon_lr, ">= 0 (0: the same as lr)")
         _check(self.weight_decay >= 0, f"{path}.weight_decay", self.weight_decay, ">= 0")
         _check(self.warmup_steps >= 0, f"{path}.warmup_steps", self.warmup_steps, ">= 0")
         _check(self.grad_clip > 0, f"{path}.grad_clip", self.grad_clip, "a positive number")
         _check(self.task_weights in ("uniform", "val_error"), f"{path}.task_weights",
                self.task_weights, "'uniform' or 'val_error'")
+        _check(self.optimizer in ("adamw", "muon"), f"{path}.optimizer", self.optimizer,
+               "'adamw' or 'muon'")
+        _check(0 <= self.ema_decay < 1, f"{path}.ema_decay", self.ema_decay, "in [0, 1)")
+        _check(self.ema_warmup >= 0, f"{path}.ema_warmup", self.ema_warmup, ">= 0")
+        _check(self.precision in ("fp32", "bf16", "auto"), f"{path}.precision", self.precision,
+               "'fp32', 'bf16' or 'auto'")
+        _check(self.device in ("auto", "cpu", "cuda"), f"{path}.device", self.device,
+               "'auto', 'cpu' or 'cuda'")
+        if self.horizon_schedule:
+            from ups.training.losses import check_horizon_schedule
+
+            try:
+                check_horizon_schedule([list(p) for p in self.horizon_schedule])
+            except ValueError as err:
+                raise ConfigError(f"params: {path}.horizon_schedule: {err}") from None
+        self.losses.validate(f"{path}.losses")
+
+    def horizon(self) -> tuple[tuple[int, int], ...]:
+        """The horizon schedule in force: the configured one, or `rollout_steps` throughout."""
+        if self.horizon_schedule:
+            return tuple((int(a), int(b)) for a, b in self.horizon_schedule)
+        return ((0, self.rollout_steps),)
 
 
 @dataclass(frozen=True)

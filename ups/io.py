@@ -72,9 +72,18 @@ def read_json(path: str | Path) -> Any:
 
 
 def file_md5(path: Path, chunk: int = 8 << 20) -> str:
-    """MD5 of a file, streamed (PDEBench publishes MD5s; a changed download is detected)."""
+    """MD5 of a file, streamed (PDEBench publishes MD5s; a changed download is detected).
+
+    A directory (a zarr store) hashes its files' relative paths and bytes in sorted order, so
+    two stores with the same content have the same MD5 wherever they sit.
+    """
+    path = Path(path)
     digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
     return digest.hexdigest()

@@ -26,7 +26,7 @@ class TaskSpec:
     #   "cfd"      one dataset per field (`density`, `pressure`, `Vx`, ...) each (N, T, *spatial)
     #   "group"    groups `0000`, `0001`, ... of per-sample `data` (axis order in `group_axes`)
     #   "ns_incom" `velocity`, `particles`, `force`, `t` with 4 trajectories per file
-    #   "ups_zarr" UPS's own mesh / particle stores (no reader yet)
+    #   "ups_zarr" UPS's own mesh / particle zarr stores (ups.data.zarr_layout)
     layout: str
     dims: int  # spatial dimensions
     kind: str  # "grid", "mesh" or "particles"
@@ -49,6 +49,11 @@ class TaskSpec:
     # `config` of the first sample group (or the root).
     param_source: str = "attrs"
     param_file_keys: tuple[str, ...] = ()  # file-name token of each parameter, e.g. "Eta"
+    # Physics the training priors may use (ups.training.priors), per the PDE's definition:
+    periodic: bool = False  # periodic in every spatial axis (no boundary values to keep)
+    conserved: tuple[str, ...] = ()  # channels whose spatial integral a step keeps
+    positive: tuple[str, ...] = ()  # channels that stay >= 0
+    divergence_free: tuple[str, ...] = ()  # (Vx, Vy): an incompressible velocity
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -76,6 +81,7 @@ _SPECS = (
         param_names=("beta",),
         param_attrs=("beta",),
         file_patterns=("1D_Advection_Sols_beta*.hdf5", "1D_Advection_Sols_beta*.h5"),
+        periodic=True, conserved=("u",),
     ),
     TaskSpec(
         name="burgers1d",
@@ -88,6 +94,7 @@ _SPECS = (
         param_names=("nu",),
         param_attrs=("Nu",),
         file_patterns=("1D_Burgers_Sols_Nu*.hdf5", "1D_Burgers_Sols_Nu*.h5"),
+        periodic=True, conserved=("u",),
     ),
     TaskSpec(
         name="diffusion_sorption1d",
@@ -116,6 +123,7 @@ _SPECS = (
         param_names=("nu", "rho"),
         param_attrs=("Nu", "rho"),
         file_patterns=_both("ReacDiff_Nu*_Rho*.hdf5"),
+        periodic=True, positive=("u",),
     ),
     TaskSpec(
         name="compressible_ns1d",
@@ -130,6 +138,7 @@ _SPECS = (
         param_attrs=("eta", "zeta"),
         param_file_keys=("Eta", "Zeta"),
         file_patterns=_both("1D_CFD_*_Train.hdf5"),
+        periodic=True, conserved=("density",), positive=("density", "pressure"),
     ),
     TaskSpec(
         name="darcy2d",
@@ -144,6 +153,7 @@ _SPECS = (
         param_attrs=("beta",),
         file_patterns=_both("2D_DarcyFlow_beta*_Train.hdf5"),
         steady=True,
+        positive=("u",),
     ),
     TaskSpec(
         name="reaction_diffusion2d",
@@ -170,6 +180,7 @@ _SPECS = (
         param_attrs=(),
         file_patterns=("2D_rdb_NA_NA.h5", "2D_rdb_NA_NA.hdf5"),
         group_axes="txyc",
+        positive=("h",),
     ),
     TaskSpec(
         name="compressible_ns2d",
@@ -181,6 +192,7 @@ _SPECS = (
         channels=("density", "pressure", "Vx", "Vy"),
         file_patterns=_both("2D_CFD_Rand_*_periodic_128_Train.hdf5"),  # the 128^2 files
         **_CFD_PARAMS,
+        periodic=True, conserved=("density",), positive=("density", "pressure"),
     ),
     TaskSpec(
         name="navier_stokes2d",
@@ -194,6 +206,7 @@ _SPECS = (
         param_names=(),  # viscosity 0.01 for every file
         param_attrs=(),
         file_patterns=("ns_incom_inhom_2d_512-*.h5", "ns_incom_inhom_2d_512-*.hdf5"),
+        periodic=True, conserved=("particles",), divergence_free=("Vx", "Vy"),
     ),
     TaskSpec(
         name="compressible_ns3d",
@@ -205,6 +218,7 @@ _SPECS = (
         channels=("density", "pressure", "Vx", "Vy", "Vz"),
         file_patterns=_both("3D_CFD_Turb_*_periodic_Train.hdf5"),  # 64^3 (Rand is 128^3)
         **_CFD_PARAMS,
+        periodic=True, conserved=("density",), positive=("density", "pressure"),
     ),
     TaskSpec(
         name="darcy2d_mesh",
@@ -218,6 +232,7 @@ _SPECS = (
         param_attrs=(),
         file_patterns=("Darcy_2D_mesh.zarr",),
         steady=True,
+        positive=("u",),
     ),
     TaskSpec(
         name="particles_advect",
@@ -229,6 +244,7 @@ _SPECS = (
         param_names=(),
         param_attrs=(),
         file_patterns=("Particles_advect.zarr",),
+        periodic=True,
     ),
     TaskSpec(
         name="allen_cahn2d",
@@ -241,6 +257,7 @@ _SPECS = (
         param_attrs=(),
         file_patterns=("AllenCahn_2D.h5",),
         group_axes="tyxc",
+        periodic=True,
     ),
     TaskSpec(
         name="cahn_hilliard2d",
@@ -253,6 +270,7 @@ _SPECS = (
         param_attrs=(),
         file_patterns=("CahnHilliard_2D.h5",),
         group_axes="tyxc",
+        periodic=True, conserved=("c",),
     ),
 )
 

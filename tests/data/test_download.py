@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 import http.server
+import sys
 import threading
 
 import pytest
-
 from helpers import run
+
 from ups.data.download import DownloadError, download, read_url_list, select
 
 

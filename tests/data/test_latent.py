@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers import tiny_params
+
 from ups.config import config_from_dict
 from ups.data.convert import convert_task
 from ups.data.latent import encode_task, uniform_dt

@@ -89,9 +89,9 @@ def test_every_spec_is_complete(name):
     assert s.steady == (name in ("darcy2d", "darcy2d_mesh"))
 
 
-def test_ups_zarr_tasks_are_not_read_yet(tmp_path):
+def test_zarr_tasks_are_refused_by_the_hdf5_reader(tmp_path):
     path = tmp_path / "Particles_advect.zarr"
-    with raises(path, "not support", "yet"):
+    with raises(path, "zarr layout", "open_raw"):
         RawReader(path, get_task("particles_advect"))
 
 

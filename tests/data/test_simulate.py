@@ -10,7 +10,7 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.special import ive
 
-from ups.data.simulate import SIMULATORS, simulate
+from ups.data.simulate import simulate
 from ups.data.simulate.advection import cell_centres, solve_advection
 from ups.data.simulate.burgers import solve_burgers
 from ups.data.simulate.diffusion_reaction import REFINE, block_average, solve_fhn
@@ -253,17 +253,19 @@ def test_same_seed_gives_identical_bytes(tmp_path):
 
 
 def test_writers_are_atomic_and_check_shapes(tmp_path):
+    GRID = {"y": np.arange(3), "x": np.arange(4), "t": np.arange(2)}  # data axes (T, Y, X, C)
+
     def samples():
         yield np.zeros((2, 3, 4, 2))
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        write_group_file(tmp_path / "g.h5", samples(), np.arange(4), np.arange(3), np.arange(2))
+        write_group_file(tmp_path / "g.h5", samples(), GRID)
     with pytest.raises(ValueError, match="t-coordinate"):
         write_tensor_file(tmp_path / "t.hdf5", np.zeros((2, 3, 4)), np.arange(4), np.arange(3))
     assert list(tmp_path.iterdir()) == []  # no finished-looking file, no temporary left over
-    path = write_group_file(tmp_path / "g.h5", iter([np.ones((2, 3, 4, 1))] * 2), np.arange(4),
-                            np.arange(3), np.arange(2), compression=None)
+    path = write_group_file(tmp_path / "g.h5", iter([np.ones((2, 3, 4, 1))] * 2), GRID,
+                            compression=None)
     with h5py.File(path, "r") as f:
         assert f["0001/data"].shape == (2, 3, 4, 1) and f["0001/data"].compression is None
     assert [p.name for p in tmp_path.iterdir()] == ["g.h5"]
@@ -301,5 +303,5 @@ def test_unknown_task_and_missing_option(tmp_path):
         simulate("navier_stokes", {}, tmp_path / "out", 0)
     opts = {k: v for k, v in SMALL["burgers1d"].items() if k != "nu"}
     with pytest.raises(ValueError, match="missing.*nu"):
-        SIMULATORS["burgers1d"](opts, tmp_path / "out", 0)
+        simulate("burgers1d", opts, tmp_path / "out", 0)
     assert not (tmp_path / "out").exists()

@@ -7,14 +7,14 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from helpers import copy_project, run, stage, tiny_params, write_params
+
 from ups.config import ConvertConfig, SourceConfig
 from ups.data.convert import convert_task
 from ups.data.pdebench import RawDataError
+from ups.data.simulate.layouts import write_tensor_file
 from ups.data.sources import SOURCE_FILE, find_raw_files, pdebench_files, write_source_record
 from ups.data.store import SPLITS, open_store, split_path
-from ups.data.simulate.layouts import write_tensor_file
 from ups.tasks import get_task
 
 BURGERS = get_task("burgers1d")

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from ups.eval import metrics
-from ups.eval.metrics import (KEYS, empty_bands, nrmse_per_time, pdebench_metrics,
-                              per_channel_time)
+from ups.eval.metrics import KEYS, empty_bands, nrmse_per_time, pdebench_metrics, per_channel_time
 
 F64 = torch.float64
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ups.data.datasets import grid_positions
@@ -9,7 +10,6 @@ from ups.models.autoencoder import AutoEncoder
 from ups.models.blocks import DistanceBias, halton
 from ups.models.operator import LatentOperator
 from ups.tasks import FIELD_VOCAB, PARAM_VOCAB, TASK_NAMES
-import numpy as np
 
 
 def small_autoencoder(tokens=8, dim=16):

@@ -16,9 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ups.config import ConvertConfig, SourceConfig
-from ups.data.pdebench import NonFiniteError, RawDataError, RawReader
+from ups.data.pdebench import NonFiniteError, RawDataError, TrajectoryReader
+from ups.data.raw import open_raw
 from ups.data.sources import find_raw_files
-from ups.data.store import SPLITS, StoreWriter, split_path
+from ups.data.store import SPLITS, PointSet, StoreWriter, split_path
 from ups.io import atomic_dir, file_md5, write_json
 from ups.tasks import TaskSpec
 
@@ -68,7 +69,7 @@ class _ChannelStats:
                 "count": self.count, "split": "train"}
 
 
-def _check_consistent(readers: list[RawReader]) -> None:
+def _check_consistent(readers: list[TrajectoryReader]) -> None:
     first = readers[0].info
     for r in readers[1:]:
         info = r.info
@@ -90,10 +91,10 @@ def convert_task(spec: TaskSpec, raw_dir: Path | None, out_dir: Path, cfg: Conve
     """
     files = files if files is not None else find_raw_files(spec, raw_dir)
     files, md5s, duplicates = _deduplicate(files)
-    readers: list[RawReader] = []
+    readers: list[TrajectoryReader] = []
     try:
         for path in files:
-            readers.append(RawReader(path, spec))
+            readers.append(open_raw(path, spec))
         _check_consistent(readers)
         with atomic_dir(out_dir) as tmp:
             manifest = _write_splits(spec, readers, tmp, cfg, seed, source, md5s, duplicates)
@@ -103,11 +104,29 @@ def convert_task(spec: TaskSpec, raw_dir: Path | None, out_dir: Path, cfg: Conve
     return manifest
 
 
-def _subsample(u: np.ndarray, source: SourceConfig) -> np.ndarray:
-    """(T, *S, C) -> every reduced_resolution_t-th step, every reduced_resolution-th point."""
+def _subsample(u: np.ndarray, source: SourceConfig, steps: bool = True) -> np.ndarray:
+    """(T, *S, C) -> every reduced_resolution_t-th step (unless `steps` is False: a mesh's one
+    set of nodes), every reduced_resolution-th point along each spatial axis."""
     r = source.reduced_resolution
-    index = (slice(None, None, source.reduced_resolution_t), *[slice(None, None, r)] * (u.ndim - 2))
+    t_index = slice(None, None, source.reduced_resolution_t if steps else 1)
+    index = (t_index, *[slice(None, None, r)] * (u.ndim - 2))
     return np.ascontiguousarray(u[index])
+
+
+def _point_set(spec: TaskSpec, reader: TrajectoryReader, source: SourceConfig,
+               n_times: int) -> PointSet | None:
+    """How the store keeps a point-set task's points; None for grid tasks."""
+    info = reader.info
+    if not info.n_points:
+        return None
+    if info.cells is not None and source.reduced_resolution != 1:
+        raise RawDataError(f"{info.path}: sources.{spec.name}.reduced_resolution is "
+                           f"{source.reduced_resolution}; a mesh cannot be thinned by striding "
+                           "its nodes (its cells would break): use 1")
+    n_points = len(range(0, info.n_points, source.reduced_resolution))
+    moving = info.cells is None  # particles move; a mesh's nodes are fixed
+    return PointSet(kind=spec.kind, n_times=n_times if moving else 1, n_points=n_points,
+                    bounds=info.bounds, cells=info.cells)
 
 
 def _deduplicate(files: list[Path]) -> tuple[list[Path], list[str], list[dict]]:
@@ -128,10 +147,14 @@ def _deduplicate(files: list[Path]) -> tuple[list[Path], list[str], list[dict]]:
 Members = list[tuple[int, int]]  # (raw file index, trajectory index in that file)
 
 
-def _write_split(writer: StoreWriter, readers: list[RawReader], members: Members,
-                 source: SourceConfig, bar: tqdm, stats: _ChannelStats | None,
+def _write_split(writer: StoreWriter, readers: list[TrajectoryReader], members: Members,
+                 source: SourceConfig, bar: tqdm,
+                 stats: tuple[_ChannelStats, _ChannelStats] | None,
                  skip_nonfinite: bool) -> tuple[Members, list[tuple[int, int, str]]]:
-    """Stream `members` (file, trajectory) into one split; returns (written, skipped)."""
+    """Stream `members` (file, trajectory) into one split; returns (written, skipped).
+
+    `stats`: (fields, inputs) accumulators, given for the train split only.
+    """
     written, skipped = [], []
     try:
         for f, i in members:
@@ -145,20 +168,26 @@ def _write_split(writer: StoreWriter, readers: list[RawReader], members: Members
                 continue
             spec = readers[f].spec
             params = np.array([readers[f].info.params[p] for p in spec.param_names])
-            inputs = None
+            n_spatial = u.ndim - 2  # grid axes, or the one axis of a point set
+            inputs = points = None
             if spec.input_channels:  # (*S, Cin), subsampled like the fields
                 inputs = readers[f].read_inputs(i)
-                inputs = inputs[(slice(None, None, source.reduced_resolution),) * spec.dims]
-            writer.write(len(written), u, params, (f, i), inputs)
+                inputs = inputs[(slice(None, None, source.reduced_resolution),) * n_spatial]
+            if readers[f].info.n_points:  # (Tp, P, d), thinned like the fields
+                pts = readers[f].read_points(i)
+                points = _subsample(pts, source, steps=pts.shape[0] > 1)
+            writer.write(len(written), u, params, (f, i), inputs, points)
             if stats is not None:
-                stats.add(u)
+                stats[0].add(u)
+                if inputs is not None:
+                    stats[1].add(inputs)
             written.append((f, i))
     finally:
         writer.close(len(written))
     return written, skipped
 
 
-def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: ConvertConfig,
+def _write_splits(spec: TaskSpec, readers: list[TrajectoryReader], out: Path, cfg: ConvertConfig,
                   seed: int, source: SourceConfig, md5s: list[str],
                   duplicates: list[dict]) -> dict:
     cap = source.max_trajectories
@@ -172,7 +201,8 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
     t = first.t[::source.reduced_resolution_t]
     coords = {a: c[::source.reduced_resolution] for a, c in first.coords.items()}
     names = [r.info.path.name for r in readers]
-    stats = _ChannelStats(len(spec.channels))
+    points = _point_set(spec, readers[0], source, len(t))
+    stats = (_ChannelStats(len(spec.channels)), _ChannelStats(len(spec.input_channels)))
     bar = tqdm(total=sum(counts), desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
                disable=None)
     written, skipped = {}, []
@@ -180,14 +210,17 @@ def _write_splits(spec: TaskSpec, readers: list[RawReader], out: Path, cfg: Conv
         writer = StoreWriter(split_path(out, split), task=spec.name, channels=spec.channels,
                              n=len(members[split]), t=t, coords=coords,
                              param_names=spec.param_names, files=names,
-                             input_channels=spec.input_channels)
+                             input_channels=spec.input_channels, points=points)
         written[split], bad = _write_split(writer, readers, members[split], source, bar,
                                            stats if split == "train" else None,
                                            cfg.skip_nonfinite)
         skipped += [{"file": names[f], "index": i, "split": split, "reason": why}
                     for f, i, why in bad]
     bar.close()
-    write_json(out / "stats.json", stats.result(spec.channels))
+    summary = stats[0].result(spec.channels)
+    if spec.input_channels:  # the encoder normalises input fields (Darcy's a, NS's force) too
+        summary["inputs"] = stats[1].result(spec.input_channels)
+    write_json(out / "stats.json", summary)
     manifest = {
         "task": spec.name,
         "n_initial_states": int(n_states),

@@ -37,14 +37,51 @@ def grid_positions(coords: dict[str, np.ndarray]) -> np.ndarray:
     return pos
 
 
+def normalised_points(points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(..., P, d) coordinates inside `bounds` (d, 2) -> (..., P, 3) in [0, 1], zero-padded."""
+    lo, hi = np.asarray(bounds, np.float32).T  # (d,), (d,)
+    unit = (np.asarray(points, np.float32) - lo) / (hi - lo)
+    pad = [(0, 0)] * (unit.ndim - 1) + [(0, 3 - unit.shape[-1])]
+    return np.pad(unit, pad)
+
+
+class Geometry:
+    """Where a task's values live, in [0, 1]^3: one grid shared by every sample, or each
+    sample's own points (a mesh: one set per sample; particles: one set per sample and step)."""
+
+    def __init__(self, store: GridStore):
+        self.grid: np.ndarray | None = None  # (P, 3)
+        self.points: np.ndarray | None = None  # (N, Tp, P, 3)
+        if store.points is None:
+            self.grid = grid_positions(store.coords)
+        else:
+            self.points = normalised_points(store.points[()], store.bounds)
+
+    @property
+    def n_points(self) -> int:
+        return (self.grid if self.grid is not None else self.points[0, 0]).shape[0]
+
+    def at(self, traj: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Positions of trajectories `traj` (B,) at steps `step` (B,) -> (B, P, 3)."""
+        if self.grid is not None:
+            return np.broadcast_to(self.grid, (len(traj), *self.grid.shape))
+        step = np.asarray(step) if self.points.shape[1] > 1 else np.zeros_like(traj)
+        return self.points[traj, step]
+
+
 @dataclass(frozen=True)
 class Normaliser:
     mean: np.ndarray  # (C,)
     std: np.ndarray  # (C,)
 
     @classmethod
-    def from_stats(cls, path: Path) -> "Normaliser":
+    def from_stats(cls, path: Path, key: str | None = None) -> "Normaliser":
+        """Field statistics from a task's stats.json, or those of `key` (e.g. "inputs")."""
         stats = read_json(path)
+        if key is not None:
+            if key not in stats:
+                raise ValueError(f"{path}: no '{key}' statistics; convert the task again")
+            stats = stats[key]
         return cls(np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32))
 
     def encode(self, u: np.ndarray) -> np.ndarray:
@@ -66,8 +103,35 @@ def param_vector(names: tuple[str, ...], values: np.ndarray) -> tuple[np.ndarray
     return out, mask
 
 
+@dataclass
+class FieldView:
+    """One set of named fields of a task, normalised: the predicted fields, or the inputs."""
+
+    channels: tuple[str, ...]
+    values: np.ndarray  # (N, T, P, C); inputs have T = 1
+    role: str  # "fields" or "inputs"
+
+
+def task_views(root: Path, store: GridStore) -> list[FieldView]:
+    """The normalised field sets of a loaded split: its fields, and its inputs if it has them
+    (the encoder learns to encode Darcy's coefficient and NS's forcing as well)."""
+    root = Path(root)
+    n, t, c = store.fields.shape[0], store.fields.shape[1], store.fields.shape[-1]
+    norm = Normaliser.from_stats(root / "stats.json")
+    views = [FieldView(store.channels, norm.encode(store.fields).reshape(n, t, -1, c), "fields")]
+    if store.inputs is not None:
+        inputs = Normaliser.from_stats(root / "stats.json", "inputs").encode(store.inputs[()])
+        views.append(FieldView(store.input_channels, inputs.reshape(n, 1, -1, inputs.shape[-1]),
+                               "inputs"))
+    return views
+
+
 class TaskFrames:
-    """Normalised frames of one task's split, for the autoencoder: (N, T, P, C) in memory."""
+    """Normalised frames of one task's split, for the autoencoder, in memory.
+
+    Every field set (`views`) is a source of frames: a frame is (positions (P, 3), values
+    (P, C)) of one trajectory at one step.
+    """
 
     def __init__(self, root: Path, split: str):
         store = open_store(split_path(root, split)).load()
@@ -75,19 +139,30 @@ class TaskFrames:
         self.spec = get_task(store.task)
         self.task_id = task_index(store.task)
         self.norm = Normaliser.from_stats(Path(root) / "stats.json")
-        n, t = store.fields.shape[:2]
-        c = store.fields.shape[-1]
-        self.fields = self.norm.encode(store.fields).reshape(n, t, -1, c)  # (N, T, P, C)
-        self.pos = grid_positions(store.coords)  # (P, 3)
+        self.views = task_views(root, store)
+        self.geometry = Geometry(store)
         self.store = store
 
-    def __len__(self) -> int:
-        return self.fields.shape[0] * self.fields.shape[1]
+    def sample(self, rng: np.random.Generator, batch: int,
+               view: int | None = None) -> tuple[FieldView, np.ndarray, np.ndarray]:
+        """A batch of random frames of one field set (random unless `view` is given):
+        (view, positions (B, P, 3), values (B, P, C))."""
+        if view is None:
+            view = int(rng.integers(len(self.views))) if len(self.views) > 1 else 0
+        v = self.views[view]
+        n, n_t = v.values.shape[:2]
+        flat = rng.integers(n * n_t, size=batch)
+        return v, *self.frames(v, flat)
 
-    def frames(self, flat_idx: np.ndarray) -> np.ndarray:
-        """Frames by flat (trajectory * T + step) index -> (B, P, C)."""
-        n_t = self.fields.shape[1]
-        return self.fields[flat_idx // n_t, flat_idx % n_t]
+    def frames(self, view: FieldView, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of `view` by flat (trajectory * T + step) index -> positions (B, P, 3) and
+        values (B, P, C)."""
+        n_t = view.values.shape[1]
+        traj, step = flat // n_t, flat % n_t
+        return np.ascontiguousarray(self.geometry.at(traj, step)), view.values[traj, step]
+
+    def n_frames(self, view: FieldView) -> int:
+        return view.values.shape[0] * view.values.shape[1]
 
 
 class TaskMixer:
@@ -133,6 +208,17 @@ class LatentTrajectories:
         z = np.load(root / f"{split}.npy", mmap_mode="r")  # (N, T, L, D) float16
         self.raw = z
         self.z = None if z_mean is None else ((np.asarray(z, np.float32) - z_mean) / z_std)
+        self.steady = bool(self.meta.get("steady", False))
+        # Latents of the input fields (N, 1, L, D), for tasks that have them (the steady map's
+        # input): normalised like the fields' latents.
+        inputs = root / f"{split}_inputs.npy"
+        self.raw_inputs = np.load(inputs, mmap_mode="r") if inputs.is_file() else None
+        self.z_inputs = None
+        if self.raw_inputs is not None and z_mean is not None:
+            self.z_inputs = (np.asarray(self.raw_inputs, np.float32) - z_mean) / z_std
+        if self.steady and self.raw_inputs is None:
+            raise ValueError(f"{root}: steady task {self.task} has no {inputs.name}; encode the "
+                             "task again")
         params = np.asarray(self.meta["params"][split], np.float64).reshape(z.shape[0], -1)
         self.params, self.param_mask = param_vector(tuple(self.meta["param_names"]), params)
 
@@ -159,5 +245,6 @@ def latent_stats(caches: list[LatentTrajectories]) -> tuple[np.ndarray, np.ndarr
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-__all__ = ["GridStore", "LatentTrajectories", "Normaliser", "TaskFrames", "TaskMixer",
-           "domain_bounds", "grid_positions", "latent_stats", "param_vector"]
+__all__ = ["FieldView", "Geometry", "GridStore", "LatentTrajectories", "Normaliser",
+           "TaskFrames", "TaskMixer", "domain_bounds", "grid_positions", "latent_stats",
+           "normalised_points", "param_vector", "task_views"]

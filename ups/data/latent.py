@@ -1,7 +1,8 @@
 """The latent cache of one task for one encoder version.
 
 Per split one float16 array (N, T, tokens, dim) in `.npy` (memory-mappable, batched slicing is
-fast; one file per split keeps a DVC push or pull to a handful of objects), plus `meta.json` with
+fast; one file per split keeps a DVC push or pull to a handful of objects; tasks with input
+fields add `{split}_inputs.npy` (N, 1, tokens, dim)), plus `meta.json` with
 what the operator needs: the task, dt, parameter names and per-trajectory values, and the MD5 of
 the autoencoder checkpoint that produced it (so a stale cache is refused, not silently used).
 """
@@ -15,10 +16,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ups.data.datasets import Normaliser, grid_positions
+from ups.data.datasets import Geometry, Normaliser
 from ups.data.store import SPLITS, GridStore, open_store, split_path
 from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
+from ups.tasks import get_task
 from ups.training.checkpoint import build_from_checkpoint
 
 
@@ -33,40 +35,60 @@ def uniform_dt(t: np.ndarray, where: str) -> float:
 
 
 @torch.no_grad()
-def encode_split(model: AutoEncoder, store: GridStore, norm: Normaliser, out: Path,
-                 batch_size: int) -> tuple[int, ...]:
-    """Encode every frame of a split into `out` (.npy); returns the cache's shape."""
-    n, n_t = store.fields.shape[:2]
-    pos = torch.from_numpy(grid_positions(store.coords))  # (P, 3)
+def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm: Normaliser,
+                 out: Path, batch_size: int, role: str = "fields") -> tuple[int, ...]:
+    """Encode every frame of a split's fields (or, with role "inputs", its input fields) into
+    `out` (.npy), one trajectory at a time; returns the cache's shape (N, T, L, D)."""
+    source = store.fields if role == "fields" else store.inputs
+    channels = store.channels if role == "fields" else store.input_channels
+    n = source.shape[0]
+    n_t = source.shape[1] if role == "fields" else 1
     tokens = model.encoder.queries.shape[0]
     dim = model.encoder.out.out_features
     z = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=(n, n_t, tokens, dim))
-    for i in tqdm(range(n), desc=f"encode {store.task} {store.path.stem}", unit="traj",
+    for i in tqdm(range(n), desc=f"encode {store.task} {store.path.stem} {role}", unit="traj",
                   file=sys.stderr, disable=None):
-        u = norm.encode(store.fields[i]).reshape(n_t, -1, store.fields.shape[-1])  # (T, P, C)
+        u = np.asarray(source[i])
+        u = norm.encode(u if role == "fields" else u[None])  # (T, *S, C)
+        u = u.reshape(n_t, -1, u.shape[-1])  # (T, P, C)
         for s in range(0, n_t, batch_size):
             frames = torch.from_numpy(np.ascontiguousarray(u[s:s + batch_size]))
-            z[i, s:s + len(frames)] = model.encode(pos.expand(len(frames), -1, -1), frames,
-                                                   store.channels, store.task).numpy()
+            steps = np.arange(s, s + len(frames))
+            pos = torch.from_numpy(np.ascontiguousarray(geometry.at(np.full(len(steps), i),
+                                                                    steps)))  # (b, P, 3)
+            z[i, s:s + len(frames)] = model.encode(pos, frames, channels, store.task).numpy()
     z.flush()
     return z.shape
 
 
 def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                 batch_size: int = 64) -> dict:
-    """Write the latent cache of one task's converted store; returns its meta."""
+    """Write the latent cache of one task's converted store; returns its meta.
+
+    Per split: `{split}.npy` (N, T, L, D) of the fields and, for tasks with input fields,
+    `{split}_inputs.npy` (N, 1, L, D) of the inputs (a steady task's operator maps one to the
+    other). Steady tasks have one state and dt = 0.
+    """
     model, _ = build_from_checkpoint(checkpoint, AutoEncoder)
-    norm = Normaliser.from_stats(Path(converted) / "stats.json")
+    stats = Path(converted) / "stats.json"
+    norm = Normaliser.from_stats(stats)
+    spec = get_task(task)
     meta: dict = {"task": task, "autoencoder_md5": file_md5(Path(checkpoint)), "params": {},
-                  "shape": {}}
+                  "shape": {}, "steady": spec.steady,
+                  "input_channels": list(spec.input_channels)}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             store = open_store(split_path(converted, split))
             if store.task != task:
                 raise ValueError(f"{store.path}: holds task {store.task!r}, not {task!r}")
-            shape = encode_split(model, store, norm, tmp / f"{split}.npy", batch_size)
+            geometry = Geometry(store)
+            shape = encode_split(model, store, geometry, norm, tmp / f"{split}.npy", batch_size)
+            if store.inputs is not None:
+                encode_split(model, store, geometry, Normaliser.from_stats(stats, "inputs"),
+                             tmp / f"{split}_inputs.npy", batch_size, role="inputs")
+            dt = 0.0 if spec.steady else uniform_dt(store.t, str(store.path))
             meta.update(channels=list(store.channels), param_names=list(store.param_names),
-                        t=store.t.tolist(), dt=uniform_dt(store.t, str(store.path)))
+                        t=store.t.tolist(), dt=dt)
             meta["params"][split] = store.params.tolist()
             meta["shape"][split] = list(shape)
         write_json(tmp / "meta.json", meta)

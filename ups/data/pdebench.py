@@ -43,15 +43,23 @@ class RawInfo:
     """What a raw file holds, read from its metadata alone."""
 
     path: Path
-    layout: str  # "tensor", "darcy", "cfd", "group" or "ns_incom"
+    layout: str  # "tensor", "darcy", "cfd", "group", "ns_incom" or "ups_zarr"
     n: int  # trajectories in the file
     t: np.ndarray  # (T,) times of the stored steps (steady tasks: [0.0])
-    coords: dict[str, np.ndarray]  # axis name -> (n_axis,) cell centres
+    coords: dict[str, np.ndarray]  # axis name -> (n_axis,) cell centres; {} for point sets
     params: dict[str, float] = field(default_factory=dict)  # UPS parameter name -> value
     config: dict = field(default_factory=dict)  # parsed `config` YAML ("config" tasks only)
+    # Point sets (meshes, particles; see ups.data.zarr_layout): P points per sample, the
+    # domain's [lo, hi] per axis, and a mesh's simplices (E, d+1).
+    n_points: int = 0
+    bounds: tuple[tuple[float, float], ...] = ()
+    cells: np.ndarray | None = None
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
+        """Grid points per axis, or (P,) for a point set."""
+        if self.n_points:
+            return (self.n_points,)
         return tuple(len(c) for c in self.coords.values())
 
 
@@ -94,7 +102,34 @@ _NS_SOURCES = {"Vx": ("velocity", 0), "Vy": ("velocity", 1), "particles": ("part
                "force_x": ("force", 0), "force_y": ("force", 1)}
 
 
-class RawReader:
+class TrajectoryReader:
+    """What every raw reader shares: `path`, `spec`, `info`, context management and checks."""
+
+    path: Path
+    spec: TaskSpec
+    info: RawInfo
+
+    def __enter__(self) -> "TrajectoryReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _check_index(self, i: int) -> None:
+        if not 0 <= i < self.info.n:
+            raise IndexError(f"{self.path}: trajectory {i} out of range (the file holds "
+                             f"{self.info.n})")
+
+    def _finite(self, u: np.ndarray, where: str) -> np.ndarray:
+        if not np.isfinite(u).all():
+            raise NonFiniteError(f"{self.path}: {where} contains NaN or Inf values")
+        return np.ascontiguousarray(u)
+
+
+class RawReader(TrajectoryReader):
     """An open raw file of one task: `info` from metadata, `read(i)` one trajectory.
 
     `read(i)` returns float32 (T, *spatial, C) with spatial axes in the order x, y, z and channels
@@ -106,8 +141,8 @@ class RawReader:
         self.path = Path(path)
         self.spec = spec
         if spec.layout == "ups_zarr":
-            raise RawDataError(f"{self.path}: task {spec.name} uses the 'ups_zarr' layout "
-                               f"({spec.kind} data), which RawReader does not support yet")
+            raise RawDataError(f"{self.path}: task {spec.name} keeps its {spec.kind} data in "
+                               "UPS's zarr layout; open it with ups.data.raw.open_raw")
         try:
             self._file = h5py.File(self.path, "r")
         except FileNotFoundError:
@@ -128,12 +163,6 @@ class RawReader:
         except BaseException:
             self._file.close()
             raise
-
-    def __enter__(self) -> "RawReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._file.close()
@@ -375,15 +404,6 @@ class RawReader:
                   for key in dict.fromkeys(k for k, _ in sources)}  # one read per dataset
         return np.stack([arrays[key][..., comp] for key, comp in sources], axis=-1)
 
-    def _check_index(self, i: int) -> None:
-        if not 0 <= i < self.info.n:
-            raise IndexError(f"{self.path}: trajectory {i} out of range (file holds "
-                             f"{self.info.n})")
-
-    def _finite(self, u: np.ndarray, where: str) -> np.ndarray:
-        if not np.isfinite(u).all():
-            raise NonFiniteError(f"{self.path}: {where} contains NaN or Inf values")
-        return np.ascontiguousarray(u)
 
 
 def _lookup(config: dict, dotted: str) -> float | None:

@@ -19,8 +19,13 @@ from ups.tasks import TaskSpec
 SOURCE_FILE = "SOURCE.json"
 
 
+def _is_raw(spec: TaskSpec, path: Path) -> bool:
+    """HDF5 raw files are files; UPS's zarr stores are directories."""
+    return path.is_dir() if spec.layout == "ups_zarr" else path.is_file()
+
+
 def _matches(spec: TaskSpec, folder: Path) -> set[Path]:
-    return {p for pattern in spec.file_patterns for p in folder.glob(pattern) if p.is_file()}
+    return {p for pattern in spec.file_patterns for p in folder.glob(pattern) if _is_raw(spec, p)}
 
 
 def pdebench_files(spec: TaskSpec, root: Path, names: tuple[str, ...] = ()) -> list[Path]:

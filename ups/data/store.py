@@ -1,16 +1,20 @@
-"""The converted grid store: one HDF5 file per task and split, the one place chunking is decided.
+"""The converted store: one HDF5 file per task and split, the one place chunking is decided.
 
 Layout (format_version 1):
   fields   float32 (N, T, *spatial, C), one trajectory per chunk, uncompressed (float fields
-           compress ~1.1x at a large speed cost)
+           compress ~1.1x at a large speed cost); for a point set (mesh, particles) the spatial
+           axes are one axis of P points
   t        float64 (T,)
-  coords/x (coords/y, coords/z) float64 cell centres
+  coords/x (coords/y, coords/z) float64 cell centres (grid tasks)
+  points   float32 (N, Tp, P, d) point coordinates (point-set tasks only): Tp = T for moving
+           particles, 1 for a mesh; attr `bounds` (d, 2) the domain
+  cells    int64 (E, d+1) a mesh's simplices (mesh tasks only)
   params   float64 (N, P), attr `names`
   source   int64 (N, 2): (index of the raw file in attr `files`, trajectory index in that file)
   inputs   float32 (N, *spatial, Cin), attr `channels`: fields given rather than predicted
            (Darcy's coefficient, NS's forcing); only for tasks that have them. Steady tasks
            (Darcy) store their solution as `fields` with T = 1.
-  attrs    task, channels, format_version
+  attrs    task, kind ("grid", "mesh" or "particles"), channels, format_version
 """
 
 from __future__ import annotations
@@ -29,6 +33,18 @@ def split_path(root: Path, split: str) -> Path:
     return Path(root) / f"{split}.h5"
 
 
+@dataclass(frozen=True)
+class PointSet:
+    """How a point-set task's points are stored: per sample (n_times, n_points, d) coordinates
+    inside `bounds`, and a mesh's simplices."""
+
+    kind: str  # "mesh" or "particles"
+    n_times: int  # Tp: T for moving particles, 1 for a fixed mesh
+    n_points: int
+    bounds: tuple[tuple[float, float], ...]
+    cells: np.ndarray | None = None  # (E, d+1)
+
+
 class StoreWriter:
     """Writes one split's store trajectory by trajectory.
 
@@ -37,9 +53,10 @@ class StoreWriter:
 
     def __init__(self, path: Path, *, task: str, channels: tuple[str, ...], n: int,
                  t: np.ndarray, coords: dict[str, np.ndarray], param_names: tuple[str, ...],
-                 files: list[str], input_channels: tuple[str, ...] = ()):
+                 files: list[str], input_channels: tuple[str, ...] = (),
+                 points: PointSet | None = None):
         self.path = Path(path)
-        spatial = tuple(len(c) for c in coords.values())
+        spatial = (points.n_points,) if points else tuple(len(c) for c in coords.values())
         traj_shape = (len(t), *spatial, len(channels))
         self._f = h5py.File(self.path, "w")
         self._fields = self._f.create_dataset(
@@ -60,19 +77,30 @@ class StoreWriter:
             self._inputs = self._f.create_dataset("inputs", shape=(n, *shape), dtype="float32",
                                                   chunks=(1, *shape), maxshape=(None, *shape))
             self._inputs.attrs["channels"] = list(input_channels)
-        self._f.attrs.update(task=task, channels=list(channels), format_version=FORMAT_VERSION)
+        self._points = None
+        if points:
+            shape = (points.n_times, points.n_points, len(points.bounds))
+            self._points = self._f.create_dataset("points", shape=(n, *shape), dtype="float32",
+                                                  chunks=(1, *shape), maxshape=(None, *shape))
+            self._points.attrs["bounds"] = np.asarray(points.bounds, dtype=np.float64)
+            if points.cells is not None:
+                self._f.create_dataset("cells", data=np.asarray(points.cells, np.int64))
+        self._f.attrs.update(task=task, kind=points.kind if points else "grid",
+                             channels=list(channels), format_version=FORMAT_VERSION)
 
     def write(self, i: int, fields: np.ndarray, params: np.ndarray, source: tuple[int, int],
-              inputs: np.ndarray | None = None) -> None:
+              inputs: np.ndarray | None = None, points: np.ndarray | None = None) -> None:
         self._fields[i] = fields  # (T, *spatial, C)
         self._params[i] = params
         self._source[i] = source
         if self._inputs is not None:
             self._inputs[i] = inputs  # (*spatial, Cin)
+        if self._points is not None:
+            self._points[i] = points  # (Tp, P, d)
 
     def close(self, n_written: int | None = None) -> None:
         if n_written is not None and n_written < self._fields.shape[0]:
-            for ds in (self._fields, self._params, self._source, self._inputs):
+            for ds in (self._fields, self._params, self._source, self._inputs, self._points):
                 if ds is not None:
                     ds.resize(n_written, axis=0)
         self._f.close()
@@ -94,6 +122,10 @@ class GridStore:
     fields: h5py.Dataset | np.ndarray  # (N, T, *spatial, C)
     inputs: h5py.Dataset | None = None  # (N, *spatial, Cin), for tasks with input fields
     input_channels: tuple[str, ...] = ()
+    kind: str = "grid"
+    points: h5py.Dataset | None = None  # (N, Tp, P, d), point-set tasks
+    bounds: np.ndarray | None = None  # (d, 2), point-set tasks
+    cells: np.ndarray | None = None  # (E, d+1), mesh tasks
 
     @property
     def n(self) -> int:
@@ -134,4 +166,8 @@ def open_store(path: Path) -> GridStore:
         inputs=f["inputs"] if "inputs" in f else None,
         input_channels=tuple(str(c) for c in f["inputs"].attrs["channels"]) if "inputs" in f
         else (),
+        kind=str(f.attrs.get("kind", "grid")),
+        points=f["points"] if "points" in f else None,
+        bounds=f["points"].attrs["bounds"][()] if "points" in f else None,
+        cells=f["cells"][()] if "cells" in f else None,
     )

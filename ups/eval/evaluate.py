@@ -1,9 +1,11 @@
 """Score one task on its test split in physical units: rollouts, one-step, baselines, figures.
 
 Protocol: the first stored state of each test trajectory is given (encoded); the operator rolls
-out autoregressively to the last stored time; predictions are decoded at the grid points and
-de-normalised; metrics follow PDEBench's definitions with the given state excluded
-(initial_step=1), every test sample weighted equally (not PDEBench's per-batch averaging).
+out autoregressively to the last stored time; predictions are decoded at the grid points (a
+mesh's nodes, each particle's position at each step) and de-normalised; metrics follow PDEBench's
+definitions with the given state excluded (initial_step=1), every test sample weighted equally
+(not PDEBench's per-batch averaging). Steady tasks (Darcy) are given their input field (the
+coefficient) and scored on the one predicted solution.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from ups.config import EvalConfig
-from ups.data.datasets import LatentTrajectories, Normaliser, domain_bounds, grid_positions
+from ups.data.datasets import Geometry, LatentTrajectories, Normaliser, domain_bounds
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
 from ups.eval.plots import save_trajectory_figure
@@ -29,6 +31,7 @@ from ups.eval.rollout import (
 from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
+from ups.tasks import get_task
 from ups.training.checkpoint import build_from_checkpoint
 
 
@@ -62,7 +65,7 @@ def load_surrogate(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path) 
     return Surrogate(autoencoder, operator, torch.tensor(op["extra"]["z_mean"]),
                      torch.tensor(op["extra"]["z_std"]),
                      Normaliser.from_stats(Path(converted) / "stats.json"), store.task,
-                     store.channels, torch.from_numpy(grid_positions(store.coords)))
+                     store.channels, Geometry(store))
 
 
 def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, cfg: EvalConfig,
@@ -70,54 +73,115 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, c
     """Evaluate one task; writes the metrics JSON and the plots folder; returns the metrics."""
     model = load_surrogate(ae_ckpt, op_ckpt, converted, latent)
     store = open_store(split_path(converted, "test"))
+    spec = get_task(store.task)
     n = min(cfg.max_trajectories, store.n)
     truth = np.asarray(store.fields[:n])  # (B, T, *S, C) physical
-    spatial, n_t = store.spatial_shape, truth.shape[1]
     cache = LatentTrajectories(latent, "test")
-    z_true = (torch.from_numpy(np.asarray(cache.raw[:n], np.float32)) - model.z_mean) / model.z_std
+    if spec.steady:
+        metrics, pred = _steady(model, cache, truth)
+    else:
+        metrics, pred = _transient(model, cache, truth, store)
+    metrics = _finite({**metrics, "test_trajectories": n})
+    notes = _notes(spec, store.spatial_shape)
+    if spec.kind != "grid":  # boundary and spectral figures need a grid
+        metrics.update({k: None for k in GRID_ONLY})
+    if notes:
+        metrics["notes"] = "; ".join(notes)
+    write_json(metrics_out, metrics)
+    _write_plots(plots_out, store, truth, pred, cfg.plot_trajectory, spec.steady)
+    return metrics
+
+
+GRID_ONLY = ("brmse", "frmse_low", "frmse_mid", "frmse_high")
+
+
+def _notes(spec, spatial: tuple[int, ...]) -> list[str]:
+    if spec.kind != "grid":
+        return [f"{', '.join(GRID_ONLY)} are defined on grids only; crmse is the error of the "
+                f"unweighted mean over the {spec.kind} points"]
+    return [f"{band} undefined on a {spatial} grid" for band in empty_bands(spatial)]
+
+
+def _normalised(model: Surrogate, z: np.ndarray) -> torch.Tensor:
+    return (torch.from_numpy(np.asarray(z, np.float32)) - model.z_mean) / model.z_std
+
+
+def _lengths(store) -> tuple[float, ...] | None:
+    """Physical length of each grid axis (spectral figures); None for point sets."""
+    if store.points is not None:
+        return None
+    return tuple(hi - lo for lo, hi in map(domain_bounds, store.coords.values()))
+
+
+def _transient(model: Surrogate, cache: LatentTrajectories, truth: np.ndarray,
+               store) -> tuple[dict, np.ndarray]:
+    """Full rollouts from the first state, one-step predictions, reconstructions, persistence."""
+    n, n_t = truth.shape[:2]
+    spatial = store.spatial_shape
+    z_true = _normalised(model, cache.raw[:n])  # (B, T, L, D)
     cond = cache.cond(np.arange(n))
-
     rollout = decode_trajectories(model, model.rollout(z_true[:, 0], n_t - 1, cond), spatial)
-    one_step = decode_trajectories(model, model.one_step(z_true, cond), spatial)
+    one_step = decode_trajectories(model, model.one_step(z_true, cond), spatial, first_step=1)
     recon = decode_trajectories(model, z_true, spatial)
-
     full = pdebench_metrics(_as_metric_layout(rollout), _as_metric_layout(truth), initial_step=1,
-                            domain_lengths=_domain_lengths(store.coords))
-    metrics = {
+                            domain_lengths=_lengths(store))
+    return {
         **full,
         "nrmse_rollout": full["nrmse"],
         "nrmse_one_step": _nrmse(one_step, truth[:, 1:]),
         "nrmse_reconstruction": _nrmse(recon, truth),
         "persistence_nrmse_rollout": _nrmse(persistence_rollout(truth)[:, 1:], truth[:, 1:]),
         "persistence_nrmse_one_step": _nrmse(persistence_one_step(truth), truth[:, 1:]),
-        "test_trajectories": n,
         "rollout_steps": n_t - 1,
-    }
-    metrics = _finite(metrics)
-    notes = [f"{band} undefined on a {spatial} grid" for band in empty_bands(spatial)]
-    if notes:
-        metrics["notes"] = "; ".join(notes)
-    write_json(metrics_out, metrics)
-    _write_plots(plots_out, store, truth, rollout, cfg.plot_trajectory)
-    return metrics
+    }, rollout
 
 
-def _domain_lengths(coords: dict[str, np.ndarray]) -> tuple[float, ...]:
-    return tuple(hi - lo for lo, hi in map(domain_bounds, coords.values()))
+def _steady(model: Surrogate, cache: LatentTrajectories,
+            truth: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The steady map from the encoded input field, beside the train-mean field baseline.
+
+    A steady task has one prediction, so its rollout and one-step figures are that prediction's;
+    persistence does not exist (null) and the baseline is the train split's mean field."""
+    n, spatial = truth.shape[0], truth.shape[2:-1]
+    z_in = _normalised(model, cache.raw_inputs[:n])  # (B, 1, L, D)
+    pred = decode_trajectories(model, model.steady(z_in[:, 0], cache.cond(np.arange(n))),
+                               spatial)  # (B, 1, *S, C)
+    recon = decode_trajectories(model, _normalised(model, cache.raw[:n]), spatial)
+    mean_field = np.broadcast_to(model.norm.mean, truth.shape)
+    full = pdebench_metrics(_as_metric_layout(pred), _as_metric_layout(truth), initial_step=0)
+    return {
+        **full,
+        "nrmse_rollout": full["nrmse"],
+        "nrmse_one_step": full["nrmse"],
+        "nrmse_reconstruction": _nrmse(recon, truth),
+        "mean_field_nrmse": _nrmse(mean_field, truth),
+        "persistence_nrmse_rollout": None,
+        "persistence_nrmse_one_step": None,
+        "rollout_steps": 0,
+    }, pred
 
 
-def _write_plots(out: Path, store, truth: np.ndarray, rollout: np.ndarray, k: int) -> None:
-    """nRMSE against rollout step (CSV for `dvc plots`) and a PNG of one trajectory."""
-    ups = nrmse_per_time(_as_metric_layout(rollout), _as_metric_layout(truth)).numpy()
-    persist = nrmse_per_time(_as_metric_layout(persistence_rollout(truth)),
-                             _as_metric_layout(truth)).numpy()
+def _write_plots(out: Path, store, truth: np.ndarray, pred: np.ndarray, k: int,
+                 steady: bool) -> None:
+    """nRMSE against rollout step (CSV for `dvc plots`; transient tasks) and a PNG of one test
+    trajectory."""
     k = min(k, len(truth) - 1)
     with atomic_dir(out) as tmp:
-        with open(tmp / "nrmse_vs_step.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["step", "time", "ups", "persistence"])
-            for s in range(1, len(ups)):
-                writer.writerow([s, f"{store.t[s]:.6g}", f"{ups[s]:.6g}", f"{persist[s]:.6g}"])
-        save_trajectory_figure(tmp / "rollout.png", truth[k], rollout[k], store.t, store.coords,
-                               store.channels, f"{store.task}: test trajectory {k}, rollout "
-                               "from the first state")
+        if not steady:
+            _write_nrmse_csv(tmp / "nrmse_vs_step.csv", store.t, truth, pred)
+        what = "steady solution from the input field" if steady else "rollout from the first state"
+        points = None if store.points is None else np.asarray(store.points[k])
+        save_trajectory_figure(tmp / "rollout.png", truth[k], pred[k], store.t, store.coords,
+                               store.channels, f"{store.task}: test trajectory {k}, {what}",
+                               points=points, cells=store.cells)
+
+
+def _write_nrmse_csv(path: Path, t: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> None:
+    ups = nrmse_per_time(_as_metric_layout(pred), _as_metric_layout(truth)).numpy()
+    persist = nrmse_per_time(_as_metric_layout(persistence_rollout(truth)),
+                             _as_metric_layout(truth)).numpy()
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "time", "ups", "persistence"])
+        for s in range(1, len(ups)):
+            writer.writerow([s, f"{t[s]:.6g}", f"{ups[s]:.6g}", f"{persist[s]:.6g}"])

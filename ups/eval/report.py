@@ -13,11 +13,18 @@ HEADLINE = ("nrmse_rollout", "nrmse_one_step", "persistence_nrmse_rollout",
             "persistence_nrmse_one_step", "nrmse_reconstruction")
 
 
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
 def build_summary(per_task: dict[str, dict]) -> dict:
     """Per-task headline figures and their means; `beats_persistence` counts rollout wins."""
     tasks = {t: {k: m.get(k) for k in HEADLINE} for t, m in per_task.items()}
-    mean = {k: float(np.mean([v[k] for v in tasks.values()])) for k in HEADLINE}
-    wins = sum(v["nrmse_rollout"] < v["persistence_nrmse_rollout"] for v in tasks.values())
+    # A figure a task does not have (persistence of a steady task) is null: means skip it.
+    mean = {k: _mean([v[k] for v in tasks.values()]) for k in HEADLINE}
+    wins = sum(v["persistence_nrmse_rollout"] is not None
+               and v["nrmse_rollout"] < v["persistence_nrmse_rollout"] for v in tasks.values())
     mean["beats_persistence"] = int(wins)
     mean["tasks"] = len(tasks)
     return {"mean": mean, "tasks": tasks}

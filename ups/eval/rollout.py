@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ups.data.datasets import Normaliser
+from ups.data.datasets import Geometry, Normaliser
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
 
@@ -23,19 +23,22 @@ class Surrogate:
     norm: Normaliser  # field normalisation of the task
     task: str
     channels: tuple[str, ...]
-    pos: torch.Tensor  # (P, 3) query positions of the task's grid
+    geometry: Geometry  # where the task's values live (a grid, or each sample's points)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, spatial: tuple[int, ...], chunk: int = 64) -> np.ndarray:
-        """Latent states (M, L, D) in operator units -> physical fields (M, *spatial, C)."""
+    def decode(self, z: torch.Tensor, traj: np.ndarray, step: np.ndarray,
+               chunk: int = 64) -> np.ndarray:
+        """Latent states (M, L, D) in operator units of trajectories `traj` (M,) at steps
+        `step` (M,) -> physical fields (M, P, C) at those samples' points."""
         z = z * self.z_std + self.z_mean
         out = []
         for s in range(0, len(z), chunk):
-            zc = z[s:s + chunk]
-            u = self.autoencoder.decode(zc, self.pos.expand(len(zc), -1, -1), self.channels,
-                                        self.task)  # (m, P, C)
+            part = slice(s, s + chunk)
+            pos = torch.from_numpy(np.ascontiguousarray(self.geometry.at(traj[part],
+                                                                          step[part])))
+            u = self.autoencoder.decode(z[part], pos, self.channels, self.task)  # (m, P, C)
             out.append(self.norm.decode(u).numpy())
-        return np.concatenate(out).reshape(len(z), *spatial, len(self.channels))
+        return np.concatenate(out)
 
     @torch.no_grad()
     def rollout(self, z0: torch.Tensor, steps: int, cond: dict) -> torch.Tensor:
@@ -50,12 +53,21 @@ class Surrogate:
         pred = self.operator(z[:, :-1].reshape(b * (n_t - 1), *z.shape[2:]), **flat_cond)
         return pred.reshape(b, n_t - 1, *z.shape[2:])
 
+    @torch.no_grad()
+    def steady(self, z_in: torch.Tensor, cond: dict) -> torch.Tensor:
+        """Input-field latents (B, L, D) -> solution latents (B, 1, L, D)."""
+        return self.operator.steady(z_in, **cond)[:, None]
 
-def decode_trajectories(model: Surrogate, z: torch.Tensor, spatial: tuple[int, ...]) -> np.ndarray:
-    """(B, T, L, D) latent trajectories -> (B, T, *spatial, C) physical fields."""
+
+def decode_trajectories(model: Surrogate, z: torch.Tensor, spatial: tuple[int, ...],
+                        first_step: int = 0) -> np.ndarray:
+    """(B, T, L, D) latent trajectories of test trajectories 0..B-1, whose first state is
+    stored step `first_step` -> (B, T, *spatial, C) physical fields."""
     b, n_t = z.shape[:2]
-    u = model.decode(z.reshape(b * n_t, *z.shape[2:]), spatial)
-    return u.reshape(b, n_t, *u.shape[1:])
+    traj = np.repeat(np.arange(b), n_t)
+    step = np.tile(np.arange(first_step, first_step + n_t), b)
+    u = model.decode(z.reshape(b * n_t, *z.shape[2:]), traj, step)  # (B T, P, C)
+    return u.reshape(b, n_t, *spatial, u.shape[-1])
 
 
 def persistence_one_step(truth: np.ndarray) -> np.ndarray:

@@ -26,11 +26,17 @@ class AutoEncoder(nn.Module):
         self.decoder = Decoder(len(fields), len(tasks), width, heads, decoder_depth, tokens,
                                latent_dim)
 
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.queries.device
+
     def field_ids(self, channels: tuple[str, ...] | list[str]) -> torch.Tensor:
-        return torch.tensor([self.field_names.index(c) for c in channels], dtype=torch.long)
+        return torch.tensor([self.field_names.index(c) for c in channels], dtype=torch.long,
+                            device=self.device)
 
     def task_ids(self, task: str, batch: int) -> torch.Tensor:
-        return torch.full((batch,), self.task_names.index(task), dtype=torch.long)
+        return torch.full((batch,), self.task_names.index(task), dtype=torch.long,
+                          device=self.device)
 
     def encode(self, pos: torch.Tensor, values: torch.Tensor, channels, task: str) -> torch.Tensor:
         """pos (B, N, 3), values (B, N, C) normalised -> z (B, L, D)."""

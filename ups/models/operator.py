@@ -4,6 +4,11 @@ A transformer over the latent tokens, conditioned through adaLN on the time step
 the PDE parameters. Parameters enter by name (a parameter vocabulary, like the field vocabulary)
 on a log10 scale, since PDEBench's viscosities and speeds span decades. It predicts an increment:
 z(t + dt) = z(t) + f(z(t), cond), so an untrained operator starts as persistence.
+
+Steady tasks (Darcy: coefficient -> solution) have no time step. The same trunk serves them with
+a separate output head, `steady(z_in)`: the latent of the input field (the encoded coefficient)
+maps to the latent of the solution (the "steady prior"). They are conditioned on a learned
+"steady" embedding in place of dt.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class Conditioning(nn.Module):
         self.dt = FourierFeatures(1, width, n_freq=4)
         self.param_scale = nn.Parameter(torch.randn(n_params, width) * 0.1)
         self.param_bias = nn.Parameter(torch.zeros(n_params, width))
+        self.steady = nn.Parameter(torch.randn(width) * 0.1)
         self.mlp = MLP(width, 2 * width, width)
 
     def forward(self, task_ids: torch.Tensor, dt: torch.Tensor, params: torch.Tensor,
@@ -30,8 +36,11 @@ class Conditioning(nn.Module):
         """task_ids (B,), dt (B,), params (B, P) raw values, param_mask (B, P) -> (B, W)."""
         log_p = torch.log10(params.clamp_min(1e-12)) * param_mask  # (B, P)
         p = (log_p[..., None] * self.param_scale + self.param_bias) * param_mask[..., None]
-        # log10(dt) spans about [-4, 1]; map it into [0, 1] like the coordinates.
-        dt_feat = self.dt(((torch.log10(dt) + 4.0) / 5.0)[:, None])
+        # log10(dt) spans about [-4, 1]; map it into [0, 1] like the coordinates. dt = 0 marks
+        # a steady map, which gets its own learned embedding instead.
+        steady = (dt <= 0)[:, None]
+        dt_feat = self.dt(((torch.log10(dt.clamp_min(1e-12)) + 4.0) / 5.0)[:, None])
+        dt_feat = torch.where(steady, self.steady, dt_feat)
         return self.mlp(self.task(task_ids) + dt_feat + p.sum(1))
 
 
@@ -47,15 +56,30 @@ class LatentOperator(nn.Module):
         self.out = nn.Linear(width, latent_dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.steady_out = nn.Linear(width, latent_dim)
 
-    def forward(self, z: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
-                params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
-        """z (B, L, D) -> z at the next step (B, L, D)."""
+    def _trunk(self, z: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
+               params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
+        """z (B, L, D) -> conditioned token features (B, L, W)."""
         c = self.cond(task_ids, dt, params, param_mask)  # (B, W)
         h = self.inp(z) + self.token_pos
         for block in self.blocks:
             h = block(h, c)
-        return z + self.out(self.norm(h))
+        return self.norm(h)
+
+    def forward(self, z: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
+                params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
+        """z (B, L, D) -> z at the next step (B, L, D)."""
+        return z + self.out(self._trunk(z, task_ids, dt, params, param_mask))
+
+    def steady(self, z_in: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
+               params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
+        """Latent of the input field (B, L, D) -> latent of the steady solution (B, L, D).
+
+        `dt` is ignored (the steady embedding is used); it is accepted so that the same
+        conditioning dict serves both heads."""
+        steady_dt = torch.zeros_like(dt)
+        return self.steady_out(self._trunk(z_in, task_ids, steady_dt, params, param_mask))
 
     def rollout(self, z0: torch.Tensor, steps: int, **cond: torch.Tensor) -> torch.Tensor:
         """Autoregressive rollout: z0 (B, L, D) -> (B, steps, L, D), states after each step."""

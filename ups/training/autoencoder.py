@@ -20,14 +20,13 @@ def _sampler(sets: list[TaskFrames], mixer: TaskMixer, batch_size: int, num_quer
 
     def sample(step: int) -> dict:
         data = sets[mixer.next()]
-        values = data.frames(rng.integers(len(data), size=batch_size))  # (B, P, C)
+        view, pos, values = data.sample(rng, batch_size)  # (B, P, 3), (B, P, C)
         n_points = values.shape[1]
         q = min(num_queries, n_points)
         # A fresh random subset of query points per sample: the decoder learns a continuous field.
         q_idx = np.argsort(rng.random((batch_size, n_points)), axis=1)[:, :q]  # (B, Q)
-        pos = np.broadcast_to(data.pos, (batch_size, *data.pos.shape))  # (B, P, 3)
-        return {"data": data,
-                "pos": torch.from_numpy(np.ascontiguousarray(pos)),
+        return {"data": data, "channels": view.channels,
+                "pos": torch.from_numpy(pos),
                 "values": torch.from_numpy(values),
                 "query_pos": torch.from_numpy(np.take_along_axis(pos, q_idx[..., None], 1)),
                 "target": torch.from_numpy(np.take_along_axis(values, q_idx[..., None], 1))}
@@ -37,7 +36,7 @@ def _sampler(sets: list[TaskFrames], mixer: TaskMixer, batch_size: int, num_quer
 
 def _loss(model: AutoEncoder, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     data: TaskFrames = batch["data"]
-    channels = data.spec.channels
+    channels = batch["channels"]
     z = model.encode(batch["pos"], batch["values"], channels, data.task)
     pred = model.decode(z, batch["query_pos"], channels, data.task)  # (B, Q, C)
     loss = F.mse_loss(pred, batch["target"])
@@ -46,14 +45,18 @@ def _loss(model: AutoEncoder, batch: dict) -> tuple[torch.Tensor, dict[str, floa
 
 @torch.no_grad()
 def reconstruction_error(model: AutoEncoder, data: TaskFrames, max_frames: int = 64) -> float:
-    """Relative L2 error of full-grid reconstructions of evenly spread frames (normalised units)."""
+    """Relative L2 error of full reconstructions of evenly spread frames (normalised units),
+    averaged over the task's field sets (its fields, and its inputs if it has any)."""
     model.eval()
-    idx = np.linspace(0, len(data) - 1, min(max_frames, len(data))).astype(int)
-    values = torch.from_numpy(data.frames(idx))  # (B, P, C)
-    pos = torch.from_numpy(data.pos).expand(len(idx), -1, -1)
-    channels = data.spec.channels
-    pred = model.decode(model.encode(pos, values, channels, data.task), pos, channels, data.task)
-    return float(((pred - values).norm() / values.norm().clamp_min(1e-12)).item())
+    errors = []
+    for view in data.views:
+        idx = np.linspace(0, data.n_frames(view) - 1, min(max_frames, data.n_frames(view)))
+        pos, values = (torch.from_numpy(a).to(model.device)
+                       for a in data.frames(view, idx.astype(int)))
+        z = model.encode(pos, values, view.channels, data.task)
+        pred = model.decode(z, pos, view.channels, data.task)
+        errors.append(float(((pred - values).norm() / values.norm().clamp_min(1e-12)).item()))
+    return float(np.mean(errors))
 
 
 def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | None) -> TrainResult:

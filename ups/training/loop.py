@@ -7,6 +7,7 @@ logged beside the loss. The weights with the best validation figure are kept (mo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
@@ -22,11 +23,24 @@ from tqdm import tqdm
 
 from ups.config import TrainConfig
 from ups.training.checkpoint import save_checkpoint
+from ups.training.optim import (
+    ModelEMA,
+    autocast,
+    build_optimizer,
+    describe,
+    resolve_precision,
+    set_lr,
+)
 
 
 @dataclass
 class Phase:
-    """What a training phase consists of; the loop itself is shared."""
+    """What a training phase consists of; the loop itself is shared.
+
+    The sampler puts the step into every batch (`batch["step"]`) so that losses can follow
+    schedules (warm-ups); `adamw_names` are parameter-name prefixes the Muon optimizer leaves
+    to AdamW (the network's input and output projections).
+    """
 
     name: str
     model: nn.Module
@@ -34,6 +48,7 @@ class Phase:
     loss: Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
     validate: Callable[[nn.Module], float]  # lower is better
     batch_size: Callable[[Any], int] = lambda batch: 0
+    adamw_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -53,38 +68,63 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; biases, norms and embeddings-like vectors are not weight-decayed."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+def resolve_device(name: str) -> torch.device:
+    """"auto": CUDA when present, else CPU; "cuda" without a GPU is an error naming the key."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is 'cuda' but torch sees no CUDA GPU; set device: cpu or auto")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) batch to `device`; other values pass through."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def make_optimizer(phase: Phase, cfg: TrainConfig):
+    return build_optimizer(phase.model, cfg.optimizer, cfg.lr, cfg.weight_decay,
+                           muon_lr=cfg.muon_lr or None, adamw_names=phase.adamw_names)
 
 
 def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 10) -> TrainResult:
-    """Train `phase.model` in place; on return it holds the best-validation weights."""
-    model, opt = phase.model, make_optimizer(phase.model, cfg)
+    """Train `phase.model` in place; on return it holds the best-validation weights (the EMA
+    weights when `cfg.ema_decay` > 0: those are the ones validated and kept)."""
+    device = resolve_device(cfg.device)
+    model = phase.model.to(device)
+    opt = make_optimizer(phase, cfg)
+    ema = ModelEMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay else None
+    print(f"{phase.name}: {describe(opt)}; device {device}, precision "
+          f"{resolve_precision(device, cfg.precision)}", file=sys.stderr)
     best_val, best_step, best_state = math.inf, -1, None
     result = TrainResult(best_val, best_step, cfg.steps)
     wait = compute = 0.0
     samples = 0
     bar = tqdm(range(cfg.steps), desc=phase.name, file=sys.stderr, disable=None)
     for step in bar:
-        t0 = time.perf_counter()
-        batch = phase.sample(step)  # fetch
-        t1 = time.perf_counter()
         model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        loss, parts = phase.loss(model, batch)  # forward + loss
+        set_lr(opt, lr_at(step, cfg) / cfg.lr)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        for _ in range(cfg.grad_accum):  # micro-batches: gradients add up before one step
+            t0 = time.perf_counter()
+            batch = to_device(phase.sample(step), device)  # fetch
+            t1 = time.perf_counter()
+            with autocast(device, cfg.precision):
+                loss, parts = phase.loss(model, batch)  # forward + loss
+            (loss / cfg.grad_accum).backward()
+            t2 = time.perf_counter()
+            wait, compute = wait + (t1 - t0), compute + (t2 - t1)
+            samples += phase.batch_size(batch)
+        t2 = time.perf_counter()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        t2 = time.perf_counter()
-        wait, compute = wait + (t1 - t0), compute + (t2 - t1)
-        samples += phase.batch_size(batch)
+        if ema is not None:
+            ema.update(model, step)
+        compute += time.perf_counter() - t2
         if step % log_every == 0 or step == cfg.steps - 1:
             record = {"loss": loss.item(), **parts, "lr": lr_at(step, cfg),
                       "grad_norm": float(grad_norm),
@@ -95,14 +135,16 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
             wait = compute = 0.0
             samples = 0
         if (step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1:
-            val = phase.validate(model)
+            with ema.applied(model) if ema is not None else contextlib.nullcontext():
+                val = phase.validate(model)
+                if val < best_val:
+                    best_val, best_step = val, step
+                    best_state = copy.deepcopy(model.state_dict())
             _log(logger, step, {"val/score": val})
             result.history.append({"step": step, "val": val})
-            if val < best_val:
-                best_val, best_step = val, step
-                best_state = copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to("cpu")  # checkpoints and evaluation load on CPU
     result.best_val, result.best_step = best_val, best_step
     result.optimizer = opt.state_dict()
     if logger is not None:

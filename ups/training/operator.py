@@ -12,7 +12,7 @@ from ups.config import Config, to_dict
 from ups.data.datasets import LatentTrajectories, TaskMixer, latent_stats
 from ups.models.operator import LatentOperator
 from ups.tasks import PARAM_VOCAB, TASK_NAMES
-from ups.training.loop import Phase, TrainResult, train_and_save
+from ups.training.loop import Phase, TrainResult, to_device, train_and_save
 
 
 def operator_args(cfg: Config) -> dict:
@@ -29,16 +29,24 @@ def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int
     def sample(step: int) -> dict:
         data = caches[mixer.next()]
         n, n_t = data.z.shape[:2]
-        r = min(horizon, n_t - 1)
         idx = rng.integers(n, size=batch_size)
+        if data.steady:  # input latent -> solution latent, (B, L, D) each
+            return {"task": data.task, "steady": True, "cond": data.cond(idx),
+                    "inp": torch.from_numpy(data.z_inputs[idx, 0]),
+                    "target": torch.from_numpy(data.z[idx, 0])}
+        r = min(horizon, n_t - 1)
         t0 = rng.integers(n_t - r, size=batch_size)
         seq = data.z[idx[:, None], t0[:, None] + np.arange(r + 1)]  # (B, r+1, L, D)
-        return {"task": data.task, "seq": torch.from_numpy(seq), "cond": data.cond(idx)}
+        return {"task": data.task, "steady": False, "seq": torch.from_numpy(seq),
+                "cond": data.cond(idx)}
 
     return sample
 
 
 def _loss(model: LatentOperator, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    if batch["steady"]:
+        loss = F.mse_loss(model.steady(batch["inp"], **batch["cond"]), batch["target"])
+        return loss, {f"steady_mse/{batch['task']}": loss.item()}
     seq = batch["seq"]
     preds = model.rollout(seq[:, 0], seq.shape[1] - 1, **batch["cond"])  # (B, r, L, D)
     loss = F.mse_loss(preds, seq[:, 1:])
@@ -48,11 +56,17 @@ def _loss(model: LatentOperator, batch: dict) -> tuple[torch.Tensor, dict[str, f
 
 @torch.no_grad()
 def rollout_error(model: LatentOperator, data: LatentTrajectories, max_traj: int = 32) -> float:
-    """Mean squared latent error over full rollouts from the first state (normalised units)."""
+    """Mean squared latent error over full rollouts from the first state (normalised units);
+    for a steady task, of the steady map."""
     model.eval()
+    device = model.out.weight.device
     idx = np.arange(min(max_traj, data.z.shape[0]))
-    z = torch.from_numpy(data.z[idx])  # (B, T, L, D)
-    preds = model.rollout(z[:, 0], z.shape[1] - 1, **data.cond(idx))
+    z = torch.from_numpy(data.z[idx]).to(device)  # (B, T, L, D)
+    cond = to_device(data.cond(idx), device)
+    if data.steady:
+        pred = model.steady(torch.from_numpy(data.z_inputs[idx, 0]).to(device), **cond)
+        return float(F.mse_loss(pred, z[:, 0]).item())
+    preds = model.rollout(z[:, 0], z.shape[1] - 1, **cond)
     return float(F.mse_loss(preds, z[:, 1:]).item())
 
 
@@ -80,7 +94,7 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         sample=_sampler(train_sets, mixer, tc.batch_size, tc.rollout_steps, cfg.seed),
         loss=_loss,
         validate=validate,
-        batch_size=lambda batch: len(batch["seq"]),
+        batch_size=lambda batch: len(batch["target" if batch["steady"] else "seq"]),
     )
     # The operator works in normalised latent units: evaluation needs the normalisation, and the
     # autoencoder version guards against decoding with a different decoder.

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ups.data.simulate.initial import sine_sum_1d
 from ups.data.simulate.layouts import write_tensor_file
+from ups.data.simulate.options import COMMON, SimulatorSpec, real_list
 
 Rhs = Callable[[np.ndarray], np.ndarray]
 
@@ -168,3 +169,9 @@ def simulate_advection1d(opts: Mapping[str, Any], out_dir: Path, seed: int) -> l
     """Write one `1D_Advection_Sols_beta{beta}.hdf5` per beta (options validated by the caller)."""
     return simulate_parameter_files(opts, out_dir, seed, values=opts["beta"], attr="beta",
                                     name="1D_Advection_Sols_beta{}.hdf5", solve=solve_advection)
+
+
+SPECS = {
+    "advection1d": SimulatorSpec(
+        simulate_advection1d, {**COMMON, "beta": real_list(None, "advection speeds")}),
+}

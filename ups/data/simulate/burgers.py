@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ups.data.simulate.advection import march, muscl_faces, simulate_parameter_files
+from ups.data.simulate.options import COMMON, SimulatorSpec, real_list
 
 
 def burgers_rhs(u: np.ndarray, visc: float, dx: float, limiter: str = "vanleer") -> np.ndarray:
@@ -60,3 +61,9 @@ def simulate_burgers1d(opts: Mapping[str, Any], out_dir: Path, seed: int) -> lis
     """Write one `1D_Burgers_Sols_Nu{nu}.hdf5` per nu (options validated by the caller)."""
     return simulate_parameter_files(opts, out_dir, seed, values=opts["nu"], attr="Nu",
                                     name="1D_Burgers_Sols_Nu{}.hdf5", solve=solve_burgers)
+
+
+SPECS = {
+    "burgers1d": SimulatorSpec(
+        simulate_burgers1d, {**COMMON, "nu": real_list(0.0, "PDEBench's nu; viscosity nu/pi")}),
+}

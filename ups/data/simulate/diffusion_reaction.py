@@ -28,6 +28,14 @@ import numpy as np
 from ups.data.simulate.advection import cell_centres, march
 from ups.data.simulate.initial import gaussian_random_field_2d
 from ups.data.simulate.layouts import write_group_file
+from ups.data.simulate.options import (
+    COMMON,
+    SimulatorSpec,
+    fail,
+    int_at_least,
+    nonnegative_real,
+    real,
+)
 
 DEFAULTS = {"du": 1e-3, "dv": 5e-3, "k": 5e-3}
 REFINE = 2  # simulation grid / written grid, per axis
@@ -129,4 +137,22 @@ def simulate_reaction_diffusion2d(opts: Mapping[str, Any], out_dir: Path,
     w = solve_fhn(w0, h, h, times, average=REFINE, **params)  # (N, T, 2, Y, X)
     samples = (np.moveaxis(w[i], 1, -1) for i in range(n))  # (T, 2, Y, X) -> (T, Y, X, 2)
     path = Path(out_dir) / "2D_diff-react_NA_NA.h5"
-    return [write_group_file(path, samples, x, x, times)]
+    return [write_group_file(path, samples, {"x": x, "y": x, "t": times})]
+
+
+def _check_modes(task: str, opts: dict[str, Any]) -> None:
+    # Modes |k| <= ic_modes on the periodic extension must sit below the grid's Nyquist.
+    if 2 * opts["ic_modes"] >= opts["nx"]:
+        fail(task, "ic_modes", opts["ic_modes"],
+             f"an integer < nx/2 = {opts['nx'] / 2:g} so the grid resolves every mode")
+
+
+SPECS = {
+    "reaction_diffusion2d": SimulatorSpec(
+        simulate_reaction_diffusion2d,
+        {**COMMON, "ic_modes": int_at_least(1)},
+        {"du": (DEFAULTS["du"], nonnegative_real), "dv": (DEFAULTS["dv"], nonnegative_real),
+         "k": (DEFAULTS["k"], real)},
+        check=_check_modes,
+    ),
+}
