@@ -14,8 +14,11 @@ def main() -> None:
                    help="folder holding one latent cache per task (data/latent)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
     p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    p.add_argument("--autoencoder", default=None, type=Path,
+                   help="the autoencoder checkpoint that made the caches: its frozen decoder "
+                        "serves the decoded-field loss terms (`operator.losses`)")
     args = p.parse_args()
-    train_operator(config(args), args.latent, args.out, args.live)
+    train_operator(config(args), args.latent, args.out, args.live, args.autoencoder)
 
 
 if __name__ == "__main__":

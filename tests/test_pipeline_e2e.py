@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import copy_project, run, tiny_params, write_params
+from helpers import TINY_SIMULATE, copy_project, run, tiny_params, write_params
+
+from ups.tasks import TASK_NAMES, get_task
 
 pytestmark = pytest.mark.slow
 TASKS = ("burgers1d", "advection1d", "reaction_diffusion2d")
@@ -60,3 +62,22 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     changed = json.loads(diff)
     for task in TASKS:
         assert f"metrics/eval/{task}.json" in changed
+
+
+def test_all_fifteen_tasks_train_and_evaluate(tmp_path):
+    """`dvc exp run -S tasks=[all fifteen]` on tiny data: grids (1D/2D/3D), steady Darcy, the
+    mesh and the particles all go through one encoder and one operator, and get metrics."""
+    root = copy_project(tmp_path)
+    write_params(root / "params.yaml", tiny_params(simulate=TINY_SIMULATE))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "pipeline"]):
+        run(cmd, root)
+    run(["dvc", "exp", "run", "-S", f"tasks=[{','.join(TASK_NAMES)}]"], root, timeout=1500)
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert set(summary["tasks"]) == set(TASK_NAMES)
+    for task in TASK_NAMES:
+        m = json.loads((root / f"metrics/eval/{task}.json").read_text())
+        assert m["nrmse_rollout"] > 0 and m["nrmse_reconstruction"] > 0, task
+        steady = get_task(task).steady
+        assert (m["persistence_nrmse_rollout"] is None) == steady, task
+        assert list((root / f"plots/eval/{task}").glob("*.png")), task

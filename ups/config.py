@@ -138,7 +138,11 @@ class TrainConfig:
     # operator: [[start_step, horizon], ...] lengthens the rollout horizon during training;
     # empty: `rollout_steps` throughout.
     horizon_schedule: tuple[tuple[int, ...], ...] = ()
-    task_weights: str = "uniform"  # task mixing: "uniform" or "val_error" (see TaskMixer)
+    task_weights: str = "uniform"  # task mixing: "uniform", "size" or "val_error" (TaskMixer)
+    # curriculum: [[start_step, n_tasks], ...] trains on the first n of `tasks` from each start
+    # step on; empty: every task from the start.
+    task_schedule: tuple[tuple[int, ...], ...] = ()
+    checkpoint_every: int = 0  # steps between resume checkpoints (0: none)
     optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest
     muon_lr: float = 0.0  # peak learning rate of the Muon groups; 0: the same as `lr`
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -158,8 +162,10 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"{path}.weight_decay", self.weight_decay, ">= 0")
         _check(self.warmup_steps >= 0, f"{path}.warmup_steps", self.warmup_steps, ">= 0")
         _check(self.grad_clip > 0, f"{path}.grad_clip", self.grad_clip, "a positive number")
-        _check(self.task_weights in ("uniform", "val_error"), f"{path}.task_weights",
-               self.task_weights, "'uniform' or 'val_error'")
+        _check(self.task_weights in ("uniform", "size", "val_error"), f"{path}.task_weights",
+               self.task_weights, "'uniform', 'size' or 'val_error'")
+        _check(self.checkpoint_every >= 0, f"{path}.checkpoint_every", self.checkpoint_every,
+               ">= 0 (0: no resume checkpoints)")
         _check(self.optimizer in ("adamw", "muon"), f"{path}.optimizer", self.optimizer,
                "'adamw' or 'muon'")
         _check(0 <= self.ema_decay < 1, f"{path}.ema_decay", self.ema_decay, "in [0, 1)")
@@ -168,14 +174,19 @@ class TrainConfig:
                "'fp32', 'bf16' or 'auto'")
         _check(self.device in ("auto", "cpu", "cuda"), f"{path}.device", self.device,
                "'auto', 'cpu' or 'cuda'")
-        if self.horizon_schedule:
-            from ups.training.losses import check_horizon_schedule
+        from ups.training.losses import check_horizon_schedule
 
-            try:
-                check_horizon_schedule([list(p) for p in self.horizon_schedule])
-            except ValueError as err:
-                raise ConfigError(f"params: {path}.horizon_schedule: {err}") from None
+        for name in ("horizon_schedule", "task_schedule"):  # both are [[start, value >= 1], ...]
+            schedule = getattr(self, name)
+            if schedule:
+                try:
+                    check_horizon_schedule([list(p) for p in schedule])
+                except ValueError as err:
+                    raise ConfigError(f"params: {path}.{name}: {err}") from None
         self.losses.validate(f"{path}.losses")
+
+    def curriculum(self) -> tuple[tuple[int, int], ...]:
+        return tuple((int(a), int(b)) for a, b in self.task_schedule)
 
     def horizon(self) -> tuple[tuple[int, int], ...]:
         """The horizon schedule in force: the configured one, or `rollout_steps` throughout."""

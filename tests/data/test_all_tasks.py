@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import TINY_SIMULATE as TINY
 
 from ups.config import ConvertConfig
 from ups.data.convert import convert_task
@@ -16,29 +17,6 @@ from ups.data.sources import find_raw_files
 from ups.data.store import SPLITS, open_store, split_path
 from ups.io import read_json
 from ups.tasks import TASK_NAMES, get_task
-
-TINY: dict[str, dict] = {
-    "advection1d": {"n_traj": 6, "nx": 16, "nt": 3, "t_end": 0.1, "beta": [0.4]},
-    "burgers1d": {"n_traj": 6, "nx": 16, "nt": 3, "t_end": 0.1, "nu": [0.01]},
-    "reaction_diffusion2d": {"n_traj": 5, "nx": 8, "nt": 3, "t_end": 0.1, "ic_modes": 2},
-    "diffusion_sorption1d": {"n_traj": 6, "nx": 16, "nt": 3, "t_end": 10.0},
-    "reaction_diffusion1d": {"n_traj": 6, "nx": 16, "nt": 3, "t_end": 0.1, "nu": [0.5],
-                             "rho": [1.0, 5.0]},
-    "darcy2d": {"n_traj": 6, "nx": 8, "beta": [1.0]},
-    "navier_stokes2d": {"n_traj": 8, "nx": 16, "nt": 3, "t_end": 0.1},
-    "darcy2d_mesh": {"n_traj": 6, "n_points": 40},
-    "particles_advect": {"n_traj": 6, "n_particles": 16, "nt": 3, "t_end": 0.1},
-    "compressible_ns1d": {"n_traj": 5, "nx": 16, "nt": 3, "t_end": 0.05, "eta": [0.01],
-                          "zeta": [0.01]},
-    "compressible_ns2d": {"n_traj": 5, "nx": 8, "nt": 3, "t_end": 0.05, "eta": [0.01],
-                          "zeta": [0.01], "mach": [0.1, 1.0]},
-    "compressible_ns3d": {"n_traj": 5, "nx": 6, "nt": 3, "t_end": 0.05, "eta": [1e-8],
-                          "zeta": [1e-8], "mach": [1.0]},
-    "shallow_water2d": {"n_traj": 5, "nx": 20, "nt": 3, "t_end": 0.1},
-    "allen_cahn2d": {"n_traj": 5, "nx": 16, "nt": 3, "t_end": 0.1, "eps": 0.05},
-    "cahn_hilliard2d": {"n_traj": 5, "nx": 16, "nt": 3, "t_end": 0.001, "eps": 0.05,
-                        "ic_modes": 4},
-}
 
 
 def test_every_task_has_a_simulator():

@@ -78,8 +78,9 @@ def test_operator_starts_as_persistence_and_uses_its_conditioning():
     op = LatentOperator(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=8,
                         latent_dim=16, width=32, heads=4, depth=2)
     z = torch.randn(4, 8, 16)
+    ones = torch.ones(4, len(PARAM_VOCAB))
     cond = {"task_ids": torch.zeros(4, dtype=torch.long), "dt": torch.full((4,), 0.05),
-            "params": torch.ones(4, len(PARAM_VOCAB)), "param_mask": torch.ones(4, len(PARAM_VOCAB))}
+            "params": ones, "param_mask": ones}
     assert torch.allclose(op(z, **cond), z)  # zero-initialised output layer: u(t+dt) = u(t)
     torch.nn.init.normal_(op.out.weight, std=0.1)
     for block in op.blocks:

@@ -64,7 +64,7 @@ class Geometry:
     def at(self, traj: np.ndarray, step: np.ndarray) -> np.ndarray:
         """Positions of trajectories `traj` (B,) at steps `step` (B,) -> (B, P, 3)."""
         if self.grid is not None:
-            return np.broadcast_to(self.grid, (len(traj), *self.grid.shape))
+            return np.repeat(self.grid[None], len(traj), axis=0)
         step = np.asarray(step) if self.points.shape[1] > 1 else np.zeros_like(traj)
         return self.points[traj, step]
 
@@ -110,6 +110,7 @@ class FieldView:
     channels: tuple[str, ...]
     values: np.ndarray  # (N, T, P, C); inputs have T = 1
     role: str  # "fields" or "inputs"
+    norm: Normaliser  # the train-split statistics the values were normalised with
 
 
 def task_views(root: Path, store: GridStore) -> list[FieldView]:
@@ -118,11 +119,13 @@ def task_views(root: Path, store: GridStore) -> list[FieldView]:
     root = Path(root)
     n, t, c = store.fields.shape[0], store.fields.shape[1], store.fields.shape[-1]
     norm = Normaliser.from_stats(root / "stats.json")
-    views = [FieldView(store.channels, norm.encode(store.fields).reshape(n, t, -1, c), "fields")]
+    views = [FieldView(store.channels, norm.encode(store.fields).reshape(n, t, -1, c), "fields",
+                       norm)]
     if store.inputs is not None:
-        inputs = Normaliser.from_stats(root / "stats.json", "inputs").encode(store.inputs[()])
+        in_norm = Normaliser.from_stats(root / "stats.json", "inputs")
+        inputs = in_norm.encode(store.inputs[()])
         views.append(FieldView(store.input_channels, inputs.reshape(n, 1, -1, inputs.shape[-1]),
-                               "inputs"))
+                               "inputs", in_norm))
     return views
 
 
@@ -168,31 +171,49 @@ class TaskFrames:
 class TaskMixer:
     """Chooses the task of each batch.
 
-    "uniform": every task equally often. "val_error": in proportion to each task's latest
-    validation error, with half of the probability spread evenly so that no task starves: the
-    tasks the model is worst at get more steps. `update` is called at every validation.
+    "uniform": every task equally often. "size": in proportion to each task's number of training
+    samples. "val_error": in proportion to each task's latest validation error, with half of the
+    probability spread evenly so that no task starves: the tasks the model is worst at get more
+    steps (`update` is called at every validation). A curriculum (`schedule`, pairs
+    [start_step, n_tasks]) draws only from the first n tasks from each start step on.
     """
 
-    MODES = ("uniform", "val_error")
+    MODES = ("uniform", "size", "val_error")
 
-    def __init__(self, tasks: list[str], seed: int, mode: str = "uniform"):
+    def __init__(self, tasks: list[str], seed: int, mode: str = "uniform",
+                 sizes: list[int] | None = None,
+                 schedule: tuple[tuple[int, int], ...] = ()):
         if mode not in self.MODES:
             raise ValueError(f"task mixing mode {mode!r}; expected one of {self.MODES}")
-        self.tasks, self.mode = tasks, mode
+        if mode == "size" and (sizes is None or len(sizes) != len(tasks) or min(sizes) <= 0):
+            raise ValueError(f"task mixing 'size' needs a positive size per task, got {sizes}")
+        self.tasks, self.mode, self.schedule = tasks, mode, schedule
         self.rng = np.random.default_rng(seed)
         self.p = np.full(len(tasks), 1.0 / len(tasks))
+        if mode == "size":
+            self.p = np.asarray(sizes, np.float64) / np.sum(sizes)
 
     def update(self, errors: list[float]) -> None:
-        """Re-weight from per-task validation errors (ignored in "uniform" mode)."""
+        """Re-weight from per-task validation errors (only in "val_error" mode)."""
         e = np.asarray(errors, dtype=np.float64)
-        if self.mode == "uniform" or not np.isfinite(e).all() or e.sum() <= 0:
+        if self.mode != "val_error" or not np.isfinite(e).all() or e.sum() <= 0:
             return
         self.p = 0.5 / len(e) + 0.5 * e / e.sum()
 
-    def next(self) -> int:
+    def active(self, step: int) -> int:
+        """How many tasks (the first ones of `tasks`) the curriculum admits at `step`."""
+        n = len(self.tasks)
+        for start, count in self.schedule:
+            if step >= start:
+                n = min(count, len(self.tasks))
+        return n
+
+    def next(self, step: int = 0) -> int:
+        k = self.active(step)
         if self.mode == "uniform":
-            return int(self.rng.integers(len(self.tasks)))
-        return int(self.rng.choice(len(self.tasks), p=self.p))
+            return int(self.rng.integers(k))
+        p = self.p[:k] / self.p[:k].sum()
+        return int(self.rng.choice(k, p=p))
 
 
 class LatentTrajectories:

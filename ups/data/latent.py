@@ -88,7 +88,11 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                              tmp / f"{split}_inputs.npy", batch_size, role="inputs")
             dt = 0.0 if spec.steady else uniform_dt(store.t, str(store.path))
             meta.update(channels=list(store.channels), param_names=list(store.param_names),
-                        t=store.t.tolist(), dt=dt)
+                        t=store.t.tolist(), dt=dt,
+                        # What decoding a latent needs without the converted store (a training
+                        # box holds only the caches): grid coordinates and field statistics.
+                        coords={a: c.tolist() for a, c in store.coords.items()},
+                        field_stats={"mean": norm.mean.tolist(), "std": norm.std.tolist()})
             meta["params"][split] = store.params.tolist()
             meta["shape"][split] = list(shape)
         write_json(tmp / "meta.json", meta)

@@ -46,7 +46,8 @@ class Phase:
     model: nn.Module
     sample: Callable[[int], Any]  # step -> batch (the sampler owns its random generator)
     loss: Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
-    validate: Callable[[nn.Module], float]  # lower is better
+    # Lower is better; may also return per-task figures (name -> value), logged beside it.
+    validate: Callable[[nn.Module], float | tuple[float, dict[str, float]]]
     batch_size: Callable[[Any], int] = lambda batch: 0
     adamw_names: tuple[str, ...] = ()
 
@@ -136,11 +137,11 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
             samples = 0
         if (step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1:
             with ema.applied(model) if ema is not None else contextlib.nullcontext():
-                val = phase.validate(model)
+                val, per_task = _validated(phase.validate(model))
                 if val < best_val:
                     best_val, best_step = val, step
                     best_state = copy.deepcopy(model.state_dict())
-            _log(logger, step, {"val/score": val})
+            _log(logger, step, {"val/score": val, **{f"val/{k}": v for k, v in per_task.items()}})
             result.history.append({"step": step, "val": val})
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -162,6 +163,10 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
                     extra={**(extra or {}), "best_val": result.best_val,
                            "best_step": result.best_step})
     return result
+
+
+def _validated(out: float | tuple[float, dict[str, float]]) -> tuple[float, dict[str, float]]:
+    return out if isinstance(out, tuple) else (out, {})
 
 
 def _log(logger: Any, step: int, values: dict[str, float]) -> None:

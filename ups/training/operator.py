@@ -1,4 +1,14 @@
-"""The operator phase: one-step and unrolled (rollout) losses in the normalised latent space."""
+"""The operator phase: one-step and unrolled (rollout) losses in the normalised latent space.
+
+The rollout horizon follows `operator.horizon_schedule` (or `rollout_steps` throughout). Steady
+tasks train the operator's steady head (input-field latent -> solution latent). With a
+decoded-field weight in `operator.losses` (spectral, boundary, conservation, positivity,
+divergence), the frozen autoencoder's decoder maps predicted latents to fields at the task's grid
+points and the priors of `ups.training.priors` act on them; gradients reach the operator through
+the frozen decoder. The references are the decoded true latents, so a training box needs only the
+latent caches and the autoencoder checkpoint, never the converted data. Point-set tasks have no
+grid in their cache and get the latent losses only.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +18,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ups.config import Config, to_dict
-from ups.data.datasets import LatentTrajectories, TaskMixer, latent_stats
+from ups.config import Config, LossConfig, to_dict
+from ups.data.datasets import LatentTrajectories, TaskMixer, grid_positions, latent_stats
+from ups.io import file_md5
+from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
-from ups.tasks import PARAM_VOCAB, TASK_NAMES
-from ups.training.loop import Phase, TrainResult, to_device, train_and_save
+from ups.tasks import PARAM_VOCAB, TASK_NAMES, get_task
+from ups.training.checkpoint import build_from_checkpoint
+from ups.training.loop import Phase, TrainResult, resolve_device, to_device, train_and_save
+from ups.training.losses import horizon_at, weighted_sum
+from ups.training.priors import FieldFrame, field_terms
+
+FIELD_PRIORS = ("spectral", "boundary", "conservation", "positivity", "divergence")
+ADAMW_NAMES = ("inp", "out", "steady_out", "cond.dt")  # input/output projections stay on AdamW
 
 
 def operator_args(cfg: Config) -> dict:
@@ -22,36 +40,92 @@ def operator_args(cfg: Config) -> dict:
                 depth=m.operator_depth)
 
 
-def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int, horizon: int,
-             seed: int):
+class FieldDecoder:
+    """Frozen decoder: normalised latents of a grid task -> its normalised fields at every grid
+    point, differentiable with respect to the latents."""
+
+    def __init__(self, autoencoder: AutoEncoder, z_mean: np.ndarray, z_std: np.ndarray,
+                 caches: list[LatentTrajectories]):
+        self.model = autoencoder.eval().requires_grad_(False)
+        self.z_mean, self.z_std = torch.from_numpy(z_mean), torch.from_numpy(z_std)
+        self.pos: dict[str, torch.Tensor] = {}
+        self.frames: dict[str, FieldFrame] = {}
+        for c in caches:
+            coords = {a: np.asarray(v) for a, v in c.meta.get("coords", {}).items()}
+            if not coords or "field_stats" not in c.meta:
+                continue  # a point-set task, or a cache from before coords were recorded
+            stats = c.meta["field_stats"]
+            self.pos[c.task] = torch.from_numpy(grid_positions(coords))  # (P, 3)
+            self.frames[c.task] = FieldFrame(
+                get_task(c.task), tuple(c.meta["channels"]),
+                torch.tensor(stats["mean"], dtype=torch.float32),
+                torch.tensor(stats["std"], dtype=torch.float32),
+                tuple(len(v) for v in coords.values()))
+
+    def to(self, device: torch.device) -> FieldDecoder:
+        self.model.to(device)
+        self.z_mean, self.z_std = self.z_mean.to(device), self.z_std.to(device)
+        self.pos = {t: p.to(device) for t, p in self.pos.items()}
+        return self
+
+    def __call__(self, task: str, z: torch.Tensor) -> torch.Tensor:
+        """z (M, L, D) in operator units -> (M, P, C) normalised fields."""
+        pos = self.pos[task].expand(len(z), -1, -1)
+        return self.model.decode(z * self.z_std + self.z_mean, pos, self.frames[task].channels,
+                                 task)
+
+
+def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int,
+             horizon: tuple[tuple[int, int], ...], seed: int):
     rng = np.random.default_rng(seed)
 
     def sample(step: int) -> dict:
-        data = caches[mixer.next()]
+        data = caches[mixer.next(step)]
         n, n_t = data.z.shape[:2]
         idx = rng.integers(n, size=batch_size)
         if data.steady:  # input latent -> solution latent, (B, L, D) each
-            return {"task": data.task, "steady": True, "cond": data.cond(idx),
+            return {"task": data.task, "steady": True, "cond": data.cond(idx), "step": step,
                     "inp": torch.from_numpy(data.z_inputs[idx, 0]),
                     "target": torch.from_numpy(data.z[idx, 0])}
-        r = min(horizon, n_t - 1)
+        r = min(horizon_at(step, horizon), n_t - 1)
         t0 = rng.integers(n_t - r, size=batch_size)
         seq = data.z[idx[:, None], t0[:, None] + np.arange(r + 1)]  # (B, r+1, L, D)
         return {"task": data.task, "steady": False, "seq": torch.from_numpy(seq),
-                "cond": data.cond(idx)}
+                "cond": data.cond(idx), "step": step}
 
     return sample
 
 
-def _loss(model: LatentOperator, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    if batch["steady"]:
-        loss = F.mse_loss(model.steady(batch["inp"], **batch["cond"]), batch["target"])
-        return loss, {f"steady_mse/{batch['task']}": loss.item()}
-    seq = batch["seq"]
-    preds = model.rollout(seq[:, 0], seq.shape[1] - 1, **batch["cond"])  # (B, r, L, D)
-    loss = F.mse_loss(preds, seq[:, 1:])
-    one_step = F.mse_loss(preds[:, 0], seq[:, 1]).item()
-    return loss, {f"rollout_mse/{batch['task']}": loss.item(), "one_step_mse": one_step}
+def make_loss(w: LossConfig, decoder: FieldDecoder | None):
+    """Latent losses, plus the decoded-field priors of `w` where the task is on a grid."""
+    use_fields = decoder is not None and any(getattr(w, k) for k in FIELD_PRIORS)
+
+    def decoded_terms(task: str, pred: torch.Tensor, true: torch.Tensor,
+                      before: torch.Tensor | None) -> dict:
+        if not use_fields or task not in decoder.frames:
+            return {}
+        with torch.no_grad():  # references: the decoded true latents
+            ref = decoder(task, true)
+            start = None if before is None else decoder(task, before)
+        return field_terms(w, decoder(task, pred), ref, decoder.frames[task], start)
+
+    def loss(model: LatentOperator, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        task = batch["task"]
+        if batch["steady"]:
+            pred = model.steady(batch["inp"], **batch["cond"])
+            terms = {f"steady_mse/{task}": (1.0, lambda: F.mse_loss(pred, batch["target"])),
+                     **decoded_terms(task, pred, batch["target"], None)}
+            return weighted_sum(terms)
+        seq = batch["seq"]
+        preds = model.rollout(seq[:, 0], seq.shape[1] - 1, **batch["cond"])  # (B, r, L, D)
+        terms = {f"rollout_mse/{task}": (1.0, lambda: F.mse_loss(preds, seq[:, 1:])),
+                 **decoded_terms(task, preds.flatten(0, 1), seq[:, 1:].flatten(0, 1),
+                                 seq[:, :-1].flatten(0, 1))}
+        total, parts = weighted_sum(terms)
+        parts["one_step_mse"] = F.mse_loss(preds[:, 0], seq[:, 1]).item()
+        return total, parts
+
+    return loss
 
 
 @torch.no_grad()
@@ -70,8 +144,11 @@ def rollout_error(model: LatentOperator, data: LatentTrajectories, max_traj: int
     return float(F.mse_loss(preds, z[:, 1:]).item())
 
 
-def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | None) -> TrainResult:
-    """Train the latent operator on the caches of every task; write the checkpoint."""
+def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | None,
+                   autoencoder: Path | None = None) -> TrainResult:
+    """Train the latent operator on the caches of every task; write the checkpoint.
+
+    `autoencoder`: the checkpoint that made the caches, for the decoded-field priors."""
     torch.manual_seed(cfg.seed)
     roots = [Path(latent_root) / t for t in cfg.tasks]
     z_mean, z_std = latent_stats([LatentTrajectories(r, "train") for r in roots])
@@ -81,20 +158,31 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
     tc = cfg.operator
     args = operator_args(cfg)
     model = LatentOperator(**args)
-    mixer = TaskMixer(list(cfg.tasks), cfg.seed + 1, tc.task_weights)
+    mixer = TaskMixer(list(cfg.tasks), cfg.seed + 1, tc.task_weights,
+                      sizes=[int(np.prod(s.z.shape[:2])) for s in train_sets],
+                      schedule=tc.curriculum())
+    decoder = None
+    if autoencoder is not None and any(getattr(tc.losses, k) for k in FIELD_PRIORS):
+        if file_md5(Path(autoencoder)) != train_sets[0].meta["autoencoder_md5"]:
+            raise ValueError(f"{autoencoder} did not make the latent caches in {latent_root}; "
+                             "pass the checkpoint that encoded them (dvc repro does)")
+        ae, _ = build_from_checkpoint(autoencoder, AutoEncoder)
+        decoder = FieldDecoder(ae, z_mean, z_std, train_sets).to(resolve_device(tc.device))
 
-    def validate(m: LatentOperator) -> float:
+    def validate(m: LatentOperator) -> tuple[float, dict[str, float]]:
         errors = [rollout_error(m, v) if len(v.z) else 0.0 for v in val_sets]
         mixer.update(errors)
-        return float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
+        score = float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
+        return score, {f"latent_mse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
     phase = Phase(
         name="operator",
         model=model,
-        sample=_sampler(train_sets, mixer, tc.batch_size, tc.rollout_steps, cfg.seed),
-        loss=_loss,
+        sample=_sampler(train_sets, mixer, tc.batch_size, tc.horizon(), cfg.seed),
+        loss=make_loss(tc.losses, decoder),
         validate=validate,
         batch_size=lambda batch: len(batch["target" if batch["steady"] else "seq"]),
+        adamw_names=ADAMW_NAMES,
     )
     # The operator works in normalised latent units: evaluation needs the normalisation, and the
     # autoencoder version guards against decoding with a different decoder.
