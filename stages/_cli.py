@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ups.config import Config, load_config
 
@@ -15,6 +16,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml",
                    help="parameter file (default: params.yaml in the current folder)")
     return p
+
+
+def training_outputs(p: argparse.ArgumentParser) -> None:
+    """The outputs every training stage takes: checkpoint, curves, resume state."""
+    p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
+    p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    p.add_argument("--resume", default=None, type=Path,
+                   help="resume state file: written every `checkpoint_every` steps, continued "
+                        "from when a killed run is started again, removed when training ends")
 
 
 def config(args: argparse.Namespace) -> Config:

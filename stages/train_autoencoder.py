@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import config, parser, run, training_outputs
 from ups.training.autoencoder import train_autoencoder
 
 
@@ -12,10 +12,9 @@ def main() -> None:
     p = parser(__doc__ + "\n\nKnobs: `latent`, `model`, `autoencoder` sections of params.yaml.")
     p.add_argument("--data", required=True, type=Path,
                    help="folder holding one converted store per task (data/converted)")
-    p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
-    p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    training_outputs(p)
     args = p.parse_args()
-    train_autoencoder(config(args), args.data, args.out, args.live)
+    train_autoencoder(config(args), args.data, args.out, args.live, resume=args.resume)
 
 
 if __name__ == "__main__":

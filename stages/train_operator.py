@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import config, parser, run, training_outputs
 from ups.training.operator import train_operator
 
 
@@ -12,13 +12,13 @@ def main() -> None:
     p = parser(__doc__ + "\n\nKnobs: `latent`, `model`, `operator` sections of params.yaml.")
     p.add_argument("--latent", required=True, type=Path,
                    help="folder holding one latent cache per task (data/latent)")
-    p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
-    p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
+    training_outputs(p)
     p.add_argument("--autoencoder", default=None, type=Path,
                    help="the autoencoder checkpoint that made the caches: its frozen decoder "
                         "serves the decoded-field loss terms (`operator.losses`)")
     args = p.parse_args()
-    train_operator(config(args), args.latent, args.out, args.live, args.autoencoder)
+    train_operator(config(args), args.latent, args.out, args.live, args.autoencoder,
+                   resume=args.resume)
 
 
 if __name__ == "__main__":

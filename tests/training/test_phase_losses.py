@@ -129,3 +129,14 @@ def test_horizon_schedule_lengthens_rollouts(caches):
     sample = op_phase._sampler([sets["burgers1d"]], TaskMixer(["burgers1d"], 0), 2,
                                ((0, 1), (10, 2)), seed=0)
     assert sample(0)["seq"].shape[1] == 2 and sample(10)["seq"].shape[1] == 3
+
+
+def test_operator_refuses_weights_it_cannot_use():
+    from ups.config import config_from_dict, load_config, to_dict
+
+    base = to_dict(load_config("params.yaml"))
+    for losses, message in (({"latent_norm": 1.0}, "belongs to the autoencoder phase"),
+                            ({"spectral": 1.0}, "pass --autoencoder")):
+        base["operator"]["losses"] = losses
+        with pytest.raises(ValueError, match=message):
+            op_phase._check_loss_weights(config_from_dict(base).operator.losses, None)

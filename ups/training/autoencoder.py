@@ -48,6 +48,7 @@ def _sampler(sets: list[TaskFrames], mixer: TaskMixer, batch_size: int, num_quer
                 "query_pos": torch.from_numpy(np.take_along_axis(pos, q_idx[..., None], 1)),
                 "target": torch.from_numpy(np.take_along_axis(values, q_idx[..., None], 1))}
 
+    sample.generators = (rng, mixer.rng)  # their states travel with resume checkpoints
     return sample
 
 
@@ -104,8 +105,11 @@ def reconstruction_error(model: AutoEncoder, data: TaskFrames,
     return float(np.mean(errors))
 
 
-def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | None) -> TrainResult:
-    """Train the shared encoder/decoder on every task in `cfg.tasks`; write the checkpoint."""
+def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | None,
+                      resume: Path | None = None) -> TrainResult:
+    """Train the shared encoder/decoder on every task in `cfg.tasks`; write the checkpoint.
+
+    `resume`: where the resume state is kept every `autoencoder.checkpoint_every` steps."""
     torch.manual_seed(cfg.seed)
     train_sets = [TaskFrames(Path(data_root) / t, "train") for t in cfg.tasks]
     val_sets = [TaskFrames(Path(data_root) / t, "val") for t in cfg.tasks]
@@ -121,13 +125,16 @@ def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | N
         mixer.update(errors)
         return float(np.mean(errors)), {f"rel_l2/{t}": e for t, e in zip(cfg.tasks, errors)}
 
+    sample = _sampler(train_sets, mixer, tc.batch_size, tc.num_queries, cfg.seed)
     phase = Phase(
         name="autoencoder",
         model=model,
-        sample=_sampler(train_sets, mixer, tc.batch_size, tc.num_queries, cfg.seed),
+        sample=sample,
         loss=make_loss(tc.losses),
         validate=validate,
         batch_size=lambda batch: len(batch["values"]),
         adamw_names=ADAMW_NAMES,
+        generators=sample.generators,
     )
-    return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir)
+    return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir,
+                          resume=resume)

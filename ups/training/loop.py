@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import math
 import sys
 import time
@@ -17,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from ups.config import TrainConfig
+from ups.io import atomic_file
 from ups.training.checkpoint import save_checkpoint
 from ups.training.optim import (
     ModelEMA,
@@ -50,6 +54,9 @@ class Phase:
     validate: Callable[[nn.Module], float | tuple[float, dict[str, float]]]
     batch_size: Callable[[Any], int] = lambda batch: 0
     adamw_names: tuple[str, ...] = ()
+    # The random generators the sampler draws from: their states travel with resume checkpoints
+    # so that a resumed run draws the same batches as an uninterrupted one.
+    generators: tuple[np.random.Generator, ...] = ()
 
 
 @dataclass
@@ -92,9 +99,39 @@ def make_optimizer(phase: Phase, cfg: TrainConfig):
                            muon_lr=cfg.muon_lr or None, adamw_names=phase.adamw_names)
 
 
-def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 10) -> TrainResult:
+def fingerprint(*parts: Any) -> str:
+    """A short hash of JSON-able settings: a resume checkpoint only serves the same run."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_resume(path: Path | None, key: str) -> dict | None:
+    """The resume state at `path` if it belongs to the run `key`; None otherwise (a state
+    left by another configuration is ignored, with a note)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated file cannot happen (atomic writes) but be safe
+        print(f"{path}: unreadable resume checkpoint ({err}); starting afresh", file=sys.stderr)
+        return None
+    if state.get("fingerprint") != key:
+        print(f"{path}: resume checkpoint of another configuration; starting afresh",
+              file=sys.stderr)
+        return None
+    return state
+
+
+def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 10,
+          resume: Path | None = None, key: str = "") -> TrainResult:
     """Train `phase.model` in place; on return it holds the best-validation weights (the EMA
-    weights when `cfg.ema_decay` > 0: those are the ones validated and kept)."""
+    weights when `cfg.ema_decay` > 0: those are the ones validated and kept).
+
+    With `resume` and `cfg.checkpoint_every` > 0, the whole training state (weights, optimizer,
+    EMA, best weights so far, random generators) is written there atomically every
+    `checkpoint_every` steps; a run that finds a state of the same run (`key`) there continues
+    from it, and the file is removed when training completes.
+    """
     device = resolve_device(cfg.device)
     model = phase.model.to(device)
     opt = make_optimizer(phase, cfg)
@@ -103,9 +140,24 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
           f"{resolve_precision(device, cfg.precision)}", file=sys.stderr)
     best_val, best_step, best_state = math.inf, -1, None
     result = TrainResult(best_val, best_step, cfg.steps)
+    start = 0
+    state = load_resume(resume, key)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        for gen, gen_state in zip(phase.generators, state["generators"]):
+            gen.bit_generator.state = gen_state
+        torch.set_rng_state(state["torch_rng"])
+        best_val, best_step, best_state = state["best_val"], state["best_step"], state["best"]
+        result.history = state["history"]
+        start = state["step"] + 1
+        print(f"{phase.name}: resumed from {resume} at step {start}", file=sys.stderr)
     wait = compute = 0.0
     samples = 0
-    bar = tqdm(range(cfg.steps), desc=phase.name, file=sys.stderr, disable=None)
+    bar = tqdm(range(start, cfg.steps), desc=phase.name, file=sys.stderr, disable=None,
+               initial=start, total=cfg.steps)
     for step in bar:
         model.train()
         set_lr(opt, lr_at(step, cfg) / cfg.lr)
@@ -143,6 +195,15 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
                     best_state = copy.deepcopy(model.state_dict())
             _log(logger, step, {"val/score": val, **{f"val/{k}": v for k, v in per_task.items()}})
             result.history.append({"step": step, "val": val})
+        if resume is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            with atomic_file(resume) as tmp:
+                torch.save({"fingerprint": key, "step": step, "model": model.state_dict(),
+                            "optimizer": opt.state_dict(),
+                            "ema": ema.state_dict() if ema is not None else None,
+                            "generators": [g.bit_generator.state for g in phase.generators],
+                            "torch_rng": torch.get_rng_state(), "best_val": best_val,
+                            "best_step": best_step, "best": best_state,
+                            "history": result.history}, tmp)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.to("cpu")  # checkpoints and evaluation load on CPU
@@ -155,13 +216,20 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
 
 def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dict[str, Any],
                    config: dict[str, Any], live_dir: str | None,
-                   extra: dict[str, Any] | None = None) -> TrainResult:
-    """Train a phase (dvclive curves in `live_dir` if given) and write its checkpoint to `out`."""
-    result = train(phase, cfg, LiveLogger(live_dir) if live_dir else None)
+                   extra: dict[str, Any] | None = None,
+                   resume: Path | None = None) -> TrainResult:
+    """Train a phase (dvclive curves in `live_dir` if given) and write its checkpoint to `out`;
+    `resume`: where to keep (and look for) the resume state (see `train`)."""
+    key = fingerprint(config, model_args, extra)
+    resuming = load_resume(resume, key) is not None
+    logger = LiveLogger(live_dir, resume=resuming) if live_dir else None
+    result = train(phase, cfg, logger, resume=resume, key=key)
     save_checkpoint(out, phase.model, model_args, config=config, step=result.steps,
                     optimizer=result.optimizer,
                     extra={**(extra or {}), "best_val": result.best_val,
                            "best_step": result.best_step})
+    if resume is not None:
+        Path(resume).unlink(missing_ok=True)  # done: the next run starts afresh
     return result
 
 
@@ -181,10 +249,11 @@ class LiveLogger:
     while DVC runs the stage.
     """
 
-    def __init__(self, dir: str):
+    def __init__(self, dir: str, resume: bool = False):
         from dvclive import Live
 
-        self.live = Live(dir=dir, dvcyaml=False, save_dvc_exp=False, report=None)
+        # resume=True continues the curves of a killed run instead of starting them over.
+        self.live = Live(dir=dir, dvcyaml=False, save_dvc_exp=False, report=None, resume=resume)
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.live.step = step

@@ -93,6 +93,7 @@ def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int
         return {"task": data.task, "steady": False, "seq": torch.from_numpy(seq),
                 "cond": data.cond(idx), "step": step}
 
+    sample.generators = (rng, mixer.rng)  # their states travel with resume checkpoints
     return sample
 
 
@@ -145,10 +146,11 @@ def rollout_error(model: LatentOperator, data: LatentTrajectories, max_traj: int
 
 
 def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | None,
-                   autoencoder: Path | None = None) -> TrainResult:
+                   autoencoder: Path | None = None, resume: Path | None = None) -> TrainResult:
     """Train the latent operator on the caches of every task; write the checkpoint.
 
-    `autoencoder`: the checkpoint that made the caches, for the decoded-field priors."""
+    `autoencoder`: the checkpoint that made the caches, for the decoded-field priors;
+    `resume`: where the resume state is kept every `operator.checkpoint_every` steps."""
     torch.manual_seed(cfg.seed)
     roots = [Path(latent_root) / t for t in cfg.tasks]
     z_mean, z_std = latent_stats([LatentTrajectories(r, "train") for r in roots])
@@ -162,7 +164,8 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
                       sizes=[int(np.prod(s.z.shape[:2])) for s in train_sets],
                       schedule=tc.curriculum())
     decoder = None
-    if autoencoder is not None and any(getattr(tc.losses, k) for k in FIELD_PRIORS):
+    _check_loss_weights(tc.losses, autoencoder)
+    if any(getattr(tc.losses, k) for k in FIELD_PRIORS):
         if file_md5(Path(autoencoder)) != train_sets[0].meta["autoencoder_md5"]:
             raise ValueError(f"{autoencoder} did not make the latent caches in {latent_root}; "
                              "pass the checkpoint that encoded them (dvc repro does)")
@@ -175,21 +178,39 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         score = float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
         return score, {f"latent_mse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
+    sample = _sampler(train_sets, mixer, tc.batch_size, tc.horizon(), cfg.seed)
     phase = Phase(
         name="operator",
         model=model,
-        sample=_sampler(train_sets, mixer, tc.batch_size, tc.horizon(), cfg.seed),
+        sample=sample,
         loss=make_loss(tc.losses, decoder),
         validate=validate,
         batch_size=lambda batch: len(batch["target" if batch["steady"] else "seq"]),
         adamw_names=ADAMW_NAMES,
+        generators=sample.generators,
     )
     # The operator works in normalised latent units: evaluation needs the normalisation, and the
     # autoencoder version guards against decoding with a different decoder.
     extra = {"z_mean": z_mean.tolist(), "z_std": z_std.tolist(),
              "autoencoder_md5": train_sets[0].meta["autoencoder_md5"]}
     return train_and_save(phase, tc, out, model_args=args, config=to_dict(cfg), live_dir=live_dir,
-                          extra=extra)
+                          extra=extra, resume=resume)
+
+
+AUTOENCODER_ONLY = ("inverse_encoding", "inverse_decoding", "latent_norm", "diversity")
+
+
+def _check_loss_weights(w: LossConfig, autoencoder: Path | None) -> None:
+    """A weight this phase cannot use is an error, never a silent no-op."""
+    for name in AUTOENCODER_ONLY:
+        if getattr(w, name):
+            raise ValueError(f"params: operator.losses.{name} is {getattr(w, name)}, but that "
+                             "term belongs to the autoencoder phase; set it under "
+                             "autoencoder.losses")
+    active = [k for k in FIELD_PRIORS if getattr(w, k)]
+    if active and autoencoder is None:
+        raise ValueError(f"operator.losses {active} decode predictions: pass --autoencoder "
+                         "(the checkpoint that made the caches)")
 
 
 def _check_caches(caches: list[LatentTrajectories]) -> None:

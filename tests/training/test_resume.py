@@ -1,0 +1,79 @@
+"""A training stage killed with SIGKILL resumes from its last checkpoint and ends exactly where
+an uninterrupted run ends (CPU, fixed seed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from helpers import ROOT, TINY_SIMULATE, tiny_params, write_params
+
+from ups.config import ConvertConfig
+from ups.data.convert import convert_task
+from ups.data.simulate import simulate
+from ups.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    simulate("burgers1d", TINY_SIMULATE["burgers1d"], root / "raw", seed=0)
+    convert_task(get_task("burgers1d"), root / "raw", root / "conv" / "burgers1d",
+                 ConvertConfig(0.2, 0.2), seed=0)
+    params = tiny_params(tasks=["burgers1d"], autoencoder={
+        "steps": 300, "eval_every": 50, "checkpoint_every": 10, "ema_decay": 0.9,
+        "optimizer": "muon"})
+    write_params(root / "params.yaml", params)
+    return root
+
+
+def command(root, out, resume):
+    return [sys.executable, "-m", "stages.train_autoencoder", "--params", str(root / "params.yaml"),
+            "--data", str(root / "conv"), "--out", str(out), "--resume", str(resume)]
+
+
+def test_killed_training_resumes_and_matches(setup):
+    root = setup
+    env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+    ref = root / "ref.pt"
+    subprocess.run(command(root, ref, root / "ref-resume.pt"), cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert not (root / "ref-resume.pt").exists()  # removed once training completed
+
+    out, resume = root / "out.pt", root / "resume.pt"
+    proc = subprocess.Popen(command(root, out, resume), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not resume.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert resume.exists() and not out.exists(), "the run must be killed mid-training"
+    killed_at = torch.load(resume, weights_only=True)["step"]
+    assert killed_at < 299
+
+    again = subprocess.run(command(root, out, resume), cwd=ROOT, env=env, check=True,
+                           capture_output=True, text=True)
+    assert f"resumed from {resume} at step {killed_at + 1}" in again.stderr
+    a, b = (torch.load(p, weights_only=True) for p in (ref, out))
+    assert a["extra"]["best_val"] == pytest.approx(b["extra"]["best_val"], rel=1e-6)
+    assert a["extra"]["best_step"] == b["extra"]["best_step"]
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-6)
+    assert not resume.exists()
+
+
+def test_a_resume_state_of_another_configuration_is_ignored(setup, tmp_path):
+    root = setup
+    resume = tmp_path / "resume.pt"
+    torch.save({"fingerprint": "something else", "step": 5}, resume)
+    done = subprocess.run(command(root, tmp_path / "out.pt", resume), cwd=ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1"),
+                          check=True, capture_output=True, text=True)
+    assert "resume checkpoint of another configuration; starting afresh" in done.stderr
+    assert (tmp_path / "out.pt").exists() and not resume.exists()
