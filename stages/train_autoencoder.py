@@ -6,6 +6,7 @@ from pathlib import Path
 
 from stages._cli import config, parser, run, training_outputs
 from ups.training.autoencoder import train_autoencoder
+from ups.training.distributed import relaunch
 
 
 def main() -> None:
@@ -14,6 +15,8 @@ def main() -> None:
                    help="folder holding one converted store per task (data/converted)")
     training_outputs(p)
     args = p.parse_args()
+    if relaunch(config(args).autoencoder.nproc, "stages.train_autoencoder"):  # under torchrun
+        return
     train_autoencoder(config(args), args.data, args.out, args.live, resume=args.resume)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages._cli import config, parser, run, training_outputs
+from ups.training.distributed import relaunch
 from ups.training.operator import train_operator
 
 
@@ -17,6 +18,8 @@ def main() -> None:
                    help="the autoencoder checkpoint that made the caches: its frozen decoder "
                         "serves the decoded-field loss terms (`operator.losses`)")
     args = p.parse_args()
+    if relaunch(config(args).operator.nproc, "stages.train_operator"):  # nproc > 1: under torchrun
+        return
     train_operator(config(args), args.latent, args.out, args.live, args.autoencoder,
                    resume=args.resume)
 

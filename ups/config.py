@@ -150,11 +150,12 @@ class TrainConfig:
     ema_warmup: int = 100  # steps with a shorter EMA horizon, (1 + step) / (10 + step)
     precision: str = "fp32"  # "fp32", "bf16" (autocast), or "auto" (bf16 on a capable GPU)
     device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
+    nproc: int = 1  # data-parallel processes on this machine (the stage launches torchrun)
     losses: LossConfig = field(default_factory=LossConfig)
 
     def validate(self, path: str) -> None:
         for name in ("steps", "batch_size", "eval_every", "num_queries", "rollout_steps",
-                     "grad_accum"):
+                     "grad_accum", "nproc"):
             value = getattr(self, name)
             _check(value > 0, f"{path}.{name}", value, "a positive integer")
         _check(self.lr > 0, f"{path}.lr", self.lr, "a positive number")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ups.config import Config, LossConfig, to_dict
 from ups.data.datasets import FieldView, TaskFrames, TaskMixer
 from ups.models.autoencoder import AutoEncoder, autoencoder_args
+from ups.training.distributed import rank_seed
 from ups.training.loop import Phase, TrainResult, train_and_save
 from ups.training.losses import diversity_loss, latent_norm_loss, weighted_sum
 from ups.training.priors import FieldFrame, field_terms, warmup_factor
@@ -125,7 +126,7 @@ def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | N
         mixer.update(errors)
         return float(np.mean(errors)), {f"rel_l2/{t}": e for t, e in zip(cfg.tasks, errors)}
 
-    sample = _sampler(train_sets, mixer, tc.batch_size, tc.num_queries, cfg.seed)
+    sample = _sampler(train_sets, mixer, tc.batch_size, tc.num_queries, rank_seed(cfg.seed))
     phase = Phase(
         name="autoencoder",
         model=model,

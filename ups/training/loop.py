@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ups.config import TrainConfig
 from ups.io import atomic_file
 from ups.training.checkpoint import save_checkpoint
+from ups.training.distributed import barrier, init, sync_gradients, world_from_env
 from ups.training.optim import (
     ModelEMA,
     autocast,
@@ -132,12 +133,16 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
     `checkpoint_every` steps; a run that finds a state of the same run (`key`) there continues
     from it, and the file is removed when training completes.
     """
-    device = resolve_device(cfg.device)
+    world = world_from_env()
+    device = init(world, resolve_device(cfg.device))
     model = phase.model.to(device)
     opt = make_optimizer(phase, cfg)
     ema = ModelEMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay else None
+    if world.distributed and resume is not None:  # each process keeps its own generators
+        resume = Path(f"{resume}.rank{world.rank}")
     print(f"{phase.name}: {describe(opt)}; device {device}, precision "
-          f"{resolve_precision(device, cfg.precision)}", file=sys.stderr)
+          f"{resolve_precision(device, cfg.precision)}, world size {world.size}",
+          file=sys.stderr)
     best_val, best_step, best_state = math.inf, -1, None
     result = TrainResult(best_val, best_step, cfg.steps)
     start = 0
@@ -173,6 +178,7 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
             wait, compute = wait + (t1 - t0), compute + (t2 - t1)
             samples += phase.batch_size(batch)
         t2 = time.perf_counter()
+        sync_gradients(model, world)  # every process takes the same averaged step
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         if ema is not None:
@@ -187,7 +193,8 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
             bar.set_postfix(loss=f"{record['loss']:.4g}")
             wait = compute = 0.0
             samples = 0
-        if (step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1:
+        # Rank 0 validates and selects; the other processes only train (identical weights).
+        if world.main and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
             with ema.applied(model) if ema is not None else contextlib.nullcontext():
                 val, per_task = _validated(phase.validate(model))
                 if val < best_val:
@@ -220,16 +227,20 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
                    resume: Path | None = None) -> TrainResult:
     """Train a phase (dvclive curves in `live_dir` if given) and write its checkpoint to `out`;
     `resume`: where to keep (and look for) the resume state (see `train`)."""
+    world = world_from_env()
     key = fingerprint(config, model_args, extra)
     resuming = load_resume(resume, key) is not None
-    logger = LiveLogger(live_dir, resume=resuming) if live_dir else None
+    logger = LiveLogger(live_dir, resume=resuming) if live_dir and world.main else None
     result = train(phase, cfg, logger, resume=resume, key=key)
-    save_checkpoint(out, phase.model, model_args, config=config, step=result.steps,
-                    optimizer=result.optimizer,
-                    extra={**(extra or {}), "best_val": result.best_val,
-                           "best_step": result.best_step})
-    if resume is not None:
-        Path(resume).unlink(missing_ok=True)  # done: the next run starts afresh
+    if world.main:  # one writer: the other processes hold the same weights
+        save_checkpoint(out, phase.model, model_args, config=config, step=result.steps,
+                        optimizer=result.optimizer,
+                        extra={**(extra or {}), "best_val": result.best_val,
+                               "best_step": result.best_step})
+    if resume is not None:  # done: the next run starts afresh
+        name = f"{resume}.rank{world.rank}" if world.distributed else str(resume)
+        Path(name).unlink(missing_ok=True)
+    barrier(world)
     return result
 
 

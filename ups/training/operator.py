@@ -25,6 +25,7 @@ from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
 from ups.tasks import PARAM_VOCAB, TASK_NAMES, get_task
 from ups.training.checkpoint import build_from_checkpoint
+from ups.training.distributed import rank_seed
 from ups.training.loop import Phase, TrainResult, resolve_device, to_device, train_and_save
 from ups.training.losses import horizon_at, weighted_sum
 from ups.training.priors import FieldFrame, field_terms
@@ -178,7 +179,7 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         score = float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
         return score, {f"latent_mse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
-    sample = _sampler(train_sets, mixer, tc.batch_size, tc.horizon(), cfg.seed)
+    sample = _sampler(train_sets, mixer, tc.batch_size, tc.horizon(), rank_seed(cfg.seed))
     phase = Phase(
         name="operator",
         model=model,
