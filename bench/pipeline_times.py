@@ -14,15 +14,14 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from project import fresh_project, sh
 
-ROOT = Path(__file__).resolve().parents[1]
 ORDER = ("simulate", "convert", "train_autoencoder", "encode", "train_operator", "eval", "report")
 
 
@@ -34,25 +33,12 @@ def stage_names(tasks: list[str]) -> list[str]:
     return names
 
 
-def sh(cmd: list[str], cwd: Path) -> None:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE, text=True)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep", type=Path, help="run in this folder and keep it")
     args = p.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="ups-bench-"))
-    for name in ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore"):
-        src = ROOT / name
-        copy = shutil.copytree if src.is_dir() else shutil.copy2
-        copy(src, work / name)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "bench"]):
-        sh(cmd, work)
+    work = fresh_project(args.keep or Path(tempfile.mkdtemp(prefix="ups-bench-")))
     tasks = yaml.safe_load((work / "params.yaml").read_text())["tasks"]
     rows, total = [], 0.0
     for name in stage_names(tasks):

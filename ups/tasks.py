@@ -49,6 +49,9 @@ class TaskSpec:
     # `config` of the first sample group (or the root).
     param_source: str = "attrs"
     param_file_keys: tuple[str, ...] = ()  # file-name token of each parameter, e.g. "Eta"
+    # Trajectory i of every raw file starts from the same initial state (PDEBench's parameter
+    # files): splits are then drawn over the index i, so no state lands in two splits.
+    shared_initial_states: bool = True
     # Physics the training priors may use (ups.training.priors), per the PDE's definition:
     periodic: bool = False  # periodic in every spatial axis (no boundary values to keep)
     conserved: tuple[str, ...] = ()  # channels whose spatial integral a step keeps
@@ -207,6 +210,7 @@ _SPECS = (
         param_attrs=(),
         file_patterns=("ns_incom_inhom_2d_512-*.h5", "ns_incom_inhom_2d_512-*.hdf5"),
         periodic=True, conserved=("particles",), divergence_free=("Vx", "Vy"),
+        shared_initial_states=False,  # 4 trajectories per file, each its own seed
     ),
     TaskSpec(
         name="compressible_ns3d",

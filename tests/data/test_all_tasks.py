@@ -54,10 +54,12 @@ def test_simulated_data_converts_and_passes_the_store_checks(task, tmp_path):
     # Every trajectory lands in exactly one split, and an initial state never straddles two.
     assert len({(name, i) for name, i, _ in members}) == len(members)
     assert len(members) == sum(r.info.n for r in readers.values())
-    by_state: dict[int, set[str]] = {}
-    for _, i, split in members:
-        by_state.setdefault(i, set()).add(split)
-    assert all(len(splits) == 1 for splits in by_state.values())
+    if spec.shared_initial_states:  # trajectory i of every file: one initial state
+        by_state: dict[int, set[str]] = {}
+        for _, i, split in members:
+            by_state.setdefault(i, set()).add(split)
+        assert all(len(splits) == 1 for splits in by_state.values())
+    assert {split for *_, split in members} == set(SPLITS)  # no empty split
     stats = read_json(out / "stats.json")
     assert stats["channels"] == list(spec.channels) and all(s > 0 for s in stats["std"])
     if spec.input_channels:  # inputs are normalised by their own train-split statistics

@@ -37,7 +37,8 @@ def assign_splits(n_states: int, cfg: ConvertConfig, seed: int,
     else:
         order = np.random.default_rng(seed).permutation(n_states)
     n_test = max(1, round(cfg.test_fraction * n_states))
-    n_val = round(cfg.val_fraction * n_states)
+    # A validation split is kept non-empty whenever one is asked for (model selection needs it).
+    n_val = max(1, round(cfg.val_fraction * n_states)) if cfg.val_fraction > 0 else 0
     if n_states - n_test - n_val < 1:
         raise RawDataError(f"only {n_states} initial states: too few for val_fraction="
                            f"{cfg.val_fraction} and test_fraction={cfg.test_fraction}")
@@ -192,10 +193,17 @@ def _write_splits(spec: TaskSpec, readers: list[TrajectoryReader], out: Path, cf
                   duplicates: list[dict]) -> dict:
     cap = source.max_trajectories
     counts = [min(r.info.n, cap) if cap else r.info.n for r in readers]  # used per file
-    n_states = max(counts)
+    pairs = [(f, i) for f, n in enumerate(counts) for i in range(n)]
+    if spec.shared_initial_states:
+        # Trajectory i of every file starts from the same state: split the indices.
+        n_states = max(counts)
+        state = [i for _, i in pairs]
+    else:  # every trajectory of every file has its own initial state (NS: 4 seeds per file)
+        n_states = len(pairs)
+        state = list(range(len(pairs)))
     labels = assign_splits(n_states, cfg, seed, readers[0].info.layout)
     # Every (file, trajectory) pair, grouped by the split of its initial state.
-    members = {s: [(f, i) for f, n in enumerate(counts) for i in range(n) if labels[i] == k]
+    members = {s: [p for p, st in zip(pairs, state) if labels[st] == k]
                for k, s in enumerate(SPLITS)}
     first = readers[0].info
     t = first.t[::source.reduced_resolution_t]

@@ -1,0 +1,46 @@
+"""A fresh git + DVC copy of the project for a benchmark run (shared by the bench scripts)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # bench scripts run as `python bench/x.py`: make `ups` importable
+    sys.path.insert(0, str(ROOT))
+FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore")
+
+
+def sh(cmd: list[str], cwd: Path) -> str:
+    """Run a command in `cwd`; its stdout, or an error with its stderr."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", TQDM_DISABLE="1")
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd}:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def fresh_project(work: Path, params: dict | None = None) -> Path:
+    """Copy the project into `work` (optionally with other params), `git init` + `dvc init`."""
+    work.mkdir(parents=True, exist_ok=True)  # may exist (tempfile.mkdtemp) but must be empty
+    if any(work.iterdir()):
+        raise ValueError(f"{work}: not empty; benchmarks run in a fresh folder")
+    for name in FILES:
+        src = ROOT / name
+        copy = shutil.copytree if src.is_dir() else shutil.copy2
+        copy(src, work / name)
+    if params is not None:
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "bench"]):
+        sh(cmd, work)
+    return work
+
+
+def load_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
