@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ups.config import TrainConfig
 from ups.io import atomic_file
 from ups.training.checkpoint import save_checkpoint
-from ups.training.distributed import barrier, init, sync_gradients, world_from_env
+from ups.training.distributed import World, barrier, init, sync_gradients, world_from_env
 from ups.training.optim import (
     ModelEMA,
     autocast,
@@ -123,6 +123,34 @@ def load_resume(path: Path | None, key: str) -> dict | None:
     return state
 
 
+def resume_path(resume: Path | None, world: World) -> Path | None:
+    """Where this process keeps its resume state: one file per process when distributed (each
+    process has its own sampler generators)."""
+    if resume is None or not world.distributed:
+        return resume
+    return Path(f"{resume}.rank{world.rank}")
+
+
+def _snapshot(model: nn.Module, opt: Any, ema: ModelEMA | None, phase: Phase) -> dict:
+    """Everything that moves during training, for a resume checkpoint."""
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+            "generators": [g.bit_generator.state for g in phase.generators],
+            "torch_rng": torch.get_rng_state()}
+
+
+def _restore(state: dict, model: nn.Module, opt: Any, ema: ModelEMA | None,
+             phase: Phase) -> None:
+    """The inverse of `_snapshot`."""
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
+    for gen, gen_state in zip(phase.generators, state["generators"], strict=True):
+        gen.bit_generator.state = gen_state
+    torch.set_rng_state(state["torch_rng"])
+
+
 def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 10,
           resume: Path | None = None, key: str = "") -> TrainResult:
     """Train `phase.model` in place; on return it holds the best-validation weights (the EMA
@@ -138,8 +166,7 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
     model = phase.model.to(device)
     opt = make_optimizer(phase, cfg)
     ema = ModelEMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay else None
-    if world.distributed and resume is not None:  # each process keeps its own generators
-        resume = Path(f"{resume}.rank{world.rank}")
+    resume = resume_path(resume, world)
     print(f"{phase.name}: {describe(opt)}; device {device}, precision "
           f"{resolve_precision(device, cfg.precision)}, world size {world.size}",
           file=sys.stderr)
@@ -148,13 +175,7 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
     start = 0
     state = load_resume(resume, key)
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        for gen, gen_state in zip(phase.generators, state["generators"]):
-            gen.bit_generator.state = gen_state
-        torch.set_rng_state(state["torch_rng"])
+        _restore(state, model, opt, ema, phase)
         best_val, best_step, best_state = state["best_val"], state["best_step"], state["best"]
         result.history = state["history"]
         start = state["step"] + 1
@@ -204,12 +225,8 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
             result.history.append({"step": step, "val": val})
         if resume is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             with atomic_file(resume) as tmp:
-                torch.save({"fingerprint": key, "step": step, "model": model.state_dict(),
-                            "optimizer": opt.state_dict(),
-                            "ema": ema.state_dict() if ema is not None else None,
-                            "generators": [g.bit_generator.state for g in phase.generators],
-                            "torch_rng": torch.get_rng_state(), "best_val": best_val,
-                            "best_step": best_step, "best": best_state,
+                torch.save({"fingerprint": key, "step": step, **_snapshot(model, opt, ema, phase),
+                            "best_val": best_val, "best_step": best_step, "best": best_state,
                             "history": result.history}, tmp)
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -229,7 +246,7 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
     `resume`: where to keep (and look for) the resume state (see `train`)."""
     world = world_from_env()
     key = fingerprint(config, model_args, extra)
-    resuming = load_resume(resume, key) is not None
+    resuming = load_resume(resume_path(resume, world), key) is not None
     logger = LiveLogger(live_dir, resume=resuming) if live_dir and world.main else None
     result = train(phase, cfg, logger, resume=resume, key=key)
     if world.main:  # one writer: the other processes hold the same weights
@@ -238,8 +255,7 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
                         extra={**(extra or {}), "best_val": result.best_val,
                                "best_step": result.best_step})
     if resume is not None:  # done: the next run starts afresh
-        name = f"{resume}.rank{world.rank}" if world.distributed else str(resume)
-        Path(name).unlink(missing_ok=True)
+        resume_path(resume, world).unlink(missing_ok=True)
     barrier(world)
     return result
 
