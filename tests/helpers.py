@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,28 @@ TINY_SIMULATE: dict[str, dict] = {
     "cahn_hilliard2d": {"n_traj": 5, "nx": 16, "nt": 3, "t_end": 0.001, "eps": 0.05,
                         "ic_modes": 4},
 }
+
+
+def assert_refused_before_work(task: str, opts: dict, key: str, expected: str,
+                               out: Path) -> None:
+    """`simulate(task, opts)` raises a ValueError naming the task, the key, its value and what
+    was `expected`, before creating `out`."""
+    from ups.data.simulate import simulate
+
+    with pytest.raises(ValueError) as err:
+        simulate(task, opts, out, 0)
+    message = str(err.value)
+    assert f"'{key}'" in message and repr(opts[key]) in message and expected in message
+    assert task in message and "expected" in message
+    assert not out.exists()
+
+
+def tree_bytes(path: Path) -> dict[str, bytes]:
+    """Every file under `path` (or `path` itself) by relative name: byte-for-byte comparisons."""
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
 
 
 def merge(base: dict, override: dict) -> dict:

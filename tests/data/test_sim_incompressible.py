@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from helpers import assert_refused_before_work
 
 from ups.data.pdebench import RawReader
 from ups.data.simulate import simulate
@@ -190,9 +191,4 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     ("u_rms", 0.0, "> 0"),
 ])
 def test_bad_options_raise_before_any_work(tmp_path, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate(TASK, {**SMALL, key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert not out.exists()
+    assert_refused_before_work(TASK, {**SMALL, key: value}, key, expected, tmp_path / "out")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from helpers import assert_refused_before_work, tree_bytes
 
 from ups.data.simulate import simulate
 from ups.data.simulate.mesh_darcy import (
@@ -163,17 +164,12 @@ def test_solution_is_linear_in_the_forcing(tmp_path, store):
     assert zarr.open_group(path, mode="r").attrs["params"] == {"forcing": 2.5}
 
 
-def store_bytes(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file()}
-
-
 def test_same_seed_gives_identical_bytes(tmp_path):
     a = simulate(TASK, SMALL, tmp_path / "a", 3)[0]
     b = simulate(TASK, SMALL, tmp_path / "b", 3)[0]
     c = simulate(TASK, SMALL, tmp_path / "c", 4)[0]
-    assert store_bytes(a) == store_bytes(b)
-    assert store_bytes(a) != store_bytes(c)
+    assert tree_bytes(a) == tree_bytes(b)
+    assert tree_bytes(a) != tree_bytes(c)
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -184,9 +180,4 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     ("threshold", float("nan"), "finite"),
 ])
 def test_bad_options_raise_before_any_work(tmp_path, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate(TASK, {**SMALL, key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert not out.exists()
+    assert_refused_before_work(TASK, {**SMALL, key: value}, key, expected, tmp_path / "out")

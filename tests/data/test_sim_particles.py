@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from helpers import assert_refused_before_work, tree_bytes
 
 from ups.data.simulate import simulate
 from ups.data.simulate.particles import StreamField, advect, random_stream_field
@@ -125,17 +126,12 @@ def test_store_layout_and_fields(store):
     assert np.abs(pos[:, -1] - pos[:, 0]).max() > 0.05
 
 
-def store_bytes(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file()}
-
-
 def test_same_seed_gives_identical_bytes(tmp_path):
     a = simulate(TASK, SMALL, tmp_path / "a", 3)[0]
     b = simulate(TASK, SMALL, tmp_path / "b", 3)[0]
     c = simulate(TASK, SMALL, tmp_path / "c", 4)[0]
-    assert store_bytes(a) == store_bytes(b)
-    assert store_bytes(a) != store_bytes(c)
+    assert tree_bytes(a) == tree_bytes(b)
+    assert tree_bytes(a) != tree_bytes(c)
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -146,9 +142,4 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     ("nx", 32, "expected only"),
 ])
 def test_bad_options_raise_before_any_work(tmp_path, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate(TASK, {**SMALL, key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert not out.exists()
+    assert_refused_before_work(TASK, {**SMALL, key: value}, key, expected, tmp_path / "out")

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from helpers import assert_refused_before_work
 
 from ups.data.pdebench import RawReader
 from ups.data.simulate import SPECS, simulate
@@ -219,13 +220,8 @@ def test_same_seed_same_bytes(tmp_path, task):
     ("allen_cahn2d", "mobility", 2.0, "expected only"),
 ])
 def test_bad_options_raise_before_any_file(tmp_path, task, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate(task, {**SMALL[task], key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert task in message
-    assert not out.exists()
+    assert_refused_before_work(task, {**SMALL[task], key: value}, key, expected,
+                               tmp_path / "out")
 
 
 def test_dt_limit_is_the_growth_rate_accuracy():

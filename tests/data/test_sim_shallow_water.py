@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from helpers import assert_refused_before_work
 from scipy.optimize import brentq
 
 from ups.data.pdebench import RawReader
@@ -221,10 +222,5 @@ def test_same_seed_same_bytes_other_seed_other_radii(tmp_path):
     ("gravity", 9.81, "expected only"),
 ])
 def test_bad_options_raise_before_any_file(tmp_path, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate("shallow_water2d", {**SMALL, key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert "shallow_water2d" in message
-    assert not out.exists()
+    assert_refused_before_work("shallow_water2d", {**SMALL, key: value}, key, expected,
+                               tmp_path / "out")

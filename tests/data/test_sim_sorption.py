@@ -5,6 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from helpers import assert_refused_before_work
 from scipy.special import erfc
 
 from ups.data.pdebench import RawReader
@@ -142,8 +143,5 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     ("D", 1.0, "expected only"),
 ])
 def test_bad_options_raise_before_any_file(tmp_path, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate("diffusion_sorption1d", {**SMALL, key: value}, out, 0)
-    assert f"'{key}'" in str(err.value) and expected in str(err.value)
-    assert not out.exists()
+    assert_refused_before_work("diffusion_sorption1d", {**SMALL, key: value}, key, expected,
+                               tmp_path / "out")

@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import assert_refused_before_work
 from scipy.integrate import solve_ivp
 from scipy.special import ive
 
@@ -289,13 +290,8 @@ def test_writers_are_atomic_and_check_shapes(tmp_path):
     ("reaction_diffusion2d", "viscosity", 0.1, "expected only"),
 ])
 def test_bad_options_raise_before_any_work(tmp_path, task, key, value, expected):
-    out = tmp_path / "out"
-    with pytest.raises(ValueError) as err:
-        simulate(task, {**SMALL[task], key: value}, out, 0)
-    message = str(err.value)
-    assert f"'{key}'" in message and repr(value) in message and expected in message
-    assert "expected" in message and task in message
-    assert not out.exists()
+    assert_refused_before_work(task, {**SMALL[task], key: value}, key, expected,
+                               tmp_path / "out")
 
 
 def test_unknown_task_and_missing_option(tmp_path):
