@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ups.config import Config, LossConfig, to_dict
 from ups.data.datasets import FieldView, TaskFrames, TaskMixer
+from ups.eval.metrics import nrmse_per_time
 from ups.models.autoencoder import AutoEncoder, autoencoder_args
 from ups.training.distributed import rank_seed
 from ups.training.loop import Phase, TrainResult, train_and_save
@@ -89,11 +90,18 @@ def make_loss(w: LossConfig):
     return loss
 
 
+def frames_nrmse(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PDEBench's nRMSE over frames (M, P, C): per frame and channel ||e|| / ||u|| over the
+    points, averaged (the evaluation's metric, here for model selection)."""
+    return float(nrmse_per_time(pred[:, :, None].double().cpu(),
+                                target[:, :, None].double().cpu())[0])
+
+
 @torch.no_grad()
 def reconstruction_error(model: AutoEncoder, data: TaskFrames,
-                          max_frames: int = 64) -> float:
-    """Relative L2 error of full reconstructions of evenly spread frames (normalised units),
-    averaged over the task's field sets (its fields, and its inputs if it has any)."""
+                         max_frames: int = 64) -> float:
+    """nRMSE in physical units of full reconstructions of evenly spread frames, averaged over
+    the task's field sets (its fields, and its inputs if it has any)."""
     model.eval()
     errors = []
     for view in data.views:
@@ -101,8 +109,8 @@ def reconstruction_error(model: AutoEncoder, data: TaskFrames,
         pos, values = (torch.from_numpy(a).to(model.device)
                        for a in data.frames(view, idx.astype(int)))
         z = model.encode(pos, values, view.channels, data.task)
-        pred = model.decode(z, pos, view.channels, data.task)
-        errors.append(float(((pred - values).norm() / values.norm().clamp_min(1e-12)).item()))
+        pred = model.decode(z, pos, view.channels, data.task)  # (M, P, C) normalised
+        errors.append(frames_nrmse(view.norm.decode(pred.cpu()), view.norm.decode(values.cpu())))
     return float(np.mean(errors))
 
 
@@ -124,7 +132,7 @@ def train_autoencoder(cfg: Config, data_root: Path, out: Path, live_dir: str | N
     def validate(m: AutoEncoder) -> tuple[float, dict[str, float]]:
         errors = [reconstruction_error(m, v) for v in val_sets]
         mixer.update(errors)
-        return float(np.mean(errors)), {f"rel_l2/{t}": e for t, e in zip(cfg.tasks, errors)}
+        return float(np.mean(errors)), {f"nrmse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
     sample = _sampler(train_sets, mixer, tc.batch_size, tc.num_queries, rank_seed(cfg.seed))
     phase = Phase(

@@ -24,6 +24,7 @@ from ups.io import file_md5
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
 from ups.tasks import PARAM_VOCAB, TASK_NAMES, get_task
+from ups.training.autoencoder import frames_nrmse
 from ups.training.checkpoint import build_from_checkpoint
 from ups.training.distributed import rank_seed
 from ups.training.loop import Phase, TrainResult, resolve_device, to_device, train_and_save
@@ -131,9 +132,11 @@ def make_loss(w: LossConfig, decoder: FieldDecoder | None):
 
 
 @torch.no_grad()
-def rollout_error(model: LatentOperator, data: LatentTrajectories, max_traj: int = 32) -> float:
-    """Mean squared latent error over full rollouts from the first state (normalised units);
-    for a steady task, of the steady map."""
+def rollout_error(model: LatentOperator, data: LatentTrajectories,
+                  decoder: FieldDecoder | None = None, max_traj: int = 32) -> float:
+    """Validation error of full rollouts from the first state (a steady task: of the steady
+    map): nRMSE of the decoded fields in physical units against the decoded true latents where
+    `decoder` serves the task (grid tasks), else the relative error of the latents."""
     model.eval()
     device = model.out.weight.device
     idx = np.arange(min(max_traj, data.z.shape[0]))
@@ -141,9 +144,15 @@ def rollout_error(model: LatentOperator, data: LatentTrajectories, max_traj: int
     cond = to_device(data.cond(idx), device)
     if data.steady:
         pred = model.steady(torch.from_numpy(data.z_inputs[idx, 0]).to(device), **cond)
-        return float(F.mse_loss(pred, z[:, 0]).item())
-    preds = model.rollout(z[:, 0], z.shape[1] - 1, **cond)
-    return float(F.mse_loss(preds, z[:, 1:]).item())
+        pred, true = pred, z[:, 0]  # (B, L, D)
+    else:
+        pred = model.rollout(z[:, 0], z.shape[1] - 1, **cond).flatten(0, 1)  # (B (T-1), L, D)
+        true = z[:, 1:].flatten(0, 1)
+    if decoder is not None and data.task in decoder.frames:
+        frame = decoder.frames[data.task]
+        pred, true = (frame.physical(decoder(data.task, x)) for x in (pred, true))  # (M, P, C)
+        return frames_nrmse(pred, true)
+    return frames_nrmse(pred.flatten(1)[..., None], true.flatten(1)[..., None])
 
 
 def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | None,
@@ -164,9 +173,11 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
     mixer = TaskMixer(list(cfg.tasks), cfg.seed + 1, tc.task_weights,
                       sizes=[int(np.prod(s.z.shape[:2])) for s in train_sets],
                       schedule=tc.curriculum())
-    decoder = None
     _check_loss_weights(tc.losses, autoencoder)
-    if any(getattr(tc.losses, k) for k in FIELD_PRIORS):
+    # The frozen decoder serves the decoded-field loss terms and model selection on decoded
+    # nRMSE; without it, selection uses the relative latent error.
+    decoder = None
+    if autoencoder is not None:
         if file_md5(Path(autoencoder)) != train_sets[0].meta["autoencoder_md5"]:
             raise ValueError(f"{autoencoder} did not make the latent caches in {latent_root}; "
                              "pass the checkpoint that encoded them (dvc repro does)")
@@ -174,10 +185,10 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         decoder = FieldDecoder(ae, z_mean, z_std, train_sets).to(resolve_device(tc.device))
 
     def validate(m: LatentOperator) -> tuple[float, dict[str, float]]:
-        errors = [rollout_error(m, v) if len(v.z) else 0.0 for v in val_sets]
+        errors = [rollout_error(m, v, decoder) if len(v.z) else 0.0 for v in val_sets]
         mixer.update(errors)
         score = float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
-        return score, {f"latent_mse/{t}": e for t, e in zip(cfg.tasks, errors)}
+        return score, {f"nrmse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
     sample = _sampler(train_sets, mixer, tc.batch_size, tc.horizon(), rank_seed(cfg.seed))
     phase = Phase(
