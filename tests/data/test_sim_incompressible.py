@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from helpers import assert_refused_before_work
+from helpers import assert_refused_before_work, assert_seed_decides_bytes
 
 from ups.data.pdebench import RawReader
 from ups.data.simulate import simulate
@@ -174,12 +174,7 @@ def test_raw_reader_reads_channels_and_force(written):
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):
-    opts = {**SMALL, "n_traj": 4}
-    a = simulate(TASK, opts, tmp_path / "a", 3)
-    b = simulate(TASK, opts, tmp_path / "b", 3)
-    c = simulate(TASK, opts, tmp_path / "c", 4)
-    assert a[0].read_bytes() == b[0].read_bytes()
-    assert a[0].read_bytes() != c[0].read_bytes()
+    assert_seed_decides_bytes(TASK, {**SMALL, "n_traj": 4}, tmp_path)
 
 
 @pytest.mark.parametrize("key,value,expected", [

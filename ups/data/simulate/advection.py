@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from ups.data.simulate.layouts import write_tensor_file
 from ups.data.simulate.options import COMMON, SimulatorSpec, real_list
 
 Rhs = Callable[[np.ndarray], np.ndarray]
+State = TypeVar("State")
 
 
 # ---- limited reconstruction ------------------------------------------------------------------
@@ -66,6 +67,46 @@ def ssp_rk2_step(u: np.ndarray, rhs: Rhs, dt: float) -> np.ndarray:
     return 0.5 * (u + u1 + dt * rhs(u1))
 
 
+def march_steps(
+    state: State,
+    step: Callable[[State, float], State],
+    times: np.ndarray,
+    max_dt: Callable[[State], float],
+    *,
+    observe: Callable[[State], Any],
+    desc: str = "simulate",
+    progress: bool = True,
+) -> list[Any]:
+    """Advance `state` with the one-step method `step(state, dt)` from times[0], returning
+    observe(state) at every save time (the first one included).
+
+    Each interval between two save times is cut into equal steps no longer than max_dt(state),
+    re-evaluated every step, so the solution lands exactly on the save times without a sliver
+    step. An array state that stops being finite raises, naming the save time.
+    """
+    frames = [observe(state)]
+    bar = tqdm(total=float(times[-1] - times[0]), desc=desc, file=sys.stderr,
+               disable=None if progress else True, mininterval=0.5, leave=False,
+               bar_format="{l_bar}{bar}| t={n:.3g}/{total:.3g}")
+    t = float(times[0])
+    for target in (float(s) for s in times[1:]):
+        while t < target:
+            remaining = target - t
+            n_steps = max(1, math.ceil(remaining / max_dt(state) - 1e-9))
+            dt = remaining / n_steps
+            state = step(state, dt)
+            t += dt
+            if target - t <= 1e-12 * max(1.0, abs(target)):
+                t = target  # absorb round-off instead of taking a sliver step
+            bar.update(dt)
+        if isinstance(state, np.ndarray) and not np.isfinite(state).all():
+            bar.close()
+            raise FloatingPointError(f"{desc}: the solution blew up before t={target:g}")
+        frames.append(observe(state))
+    bar.close()
+    return frames
+
+
 def march(
     u0: np.ndarray,
     rhs: Rhs,
@@ -78,31 +119,12 @@ def march(
 ) -> np.ndarray:
     """Integrate u' = rhs(u) from times[0] with SSP-RK2, saving observe(u) at every time.
 
-    u0: (N, ...) the whole batch of trajectories, stepped together. Each interval between two
-    save times is cut into equal steps no longer than max_dt(u), re-evaluated every step, so the
-    solution lands exactly on the save times without a sliver step. Returns (N, T, ...).
+    u0: (N, ...) the whole batch of trajectories, stepped together; max_dt(u) the stable step.
+    Returns (N, T, ...).
     """
-    observe = observe or (lambda v: v.copy())
-    u = np.asarray(u0, dtype=np.float64).copy()
-    frames = [observe(u)]
-    bar = tqdm(total=float(times[-1] - times[0]), desc=desc, file=sys.stderr, disable=not progress,
-               mininterval=0.5, leave=False, bar_format="{l_bar}{bar}| t={n:.3g}/{total:.3g}")
-    t = float(times[0])
-    for target in (float(s) for s in times[1:]):
-        while t < target:
-            remaining = target - t
-            n_steps = max(1, math.ceil(remaining / max_dt(u) - 1e-9))
-            dt = remaining / n_steps
-            u = ssp_rk2_step(u, rhs, dt)
-            t += dt
-            if target - t <= 1e-12 * max(1.0, abs(target)):
-                t = target  # absorb round-off instead of taking a sliver step
-            bar.update(dt)
-        if not np.isfinite(u).all():
-            bar.close()
-            raise FloatingPointError(f"{desc}: the solution blew up before t={target:g}")
-        frames.append(observe(u))
-    bar.close()
+    frames = march_steps(np.asarray(u0, dtype=np.float64).copy(),
+                         lambda u, dt: ssp_rk2_step(u, rhs, dt), times, max_dt,
+                         observe=observe or (lambda v: v.copy()), desc=desc, progress=progress)
     return np.stack(frames, axis=1)  # T x (N, ...) -> (N, T, ...)
 
 

@@ -22,57 +22,19 @@ the same states.
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable, Mapping
-from itertools import pairwise, product
+from collections.abc import Mapping
+from itertools import product
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from ups.data.simulate.advection import cell_centres, save_times
+from ups.data.simulate.advection import cell_centres, march_steps, save_times
 from ups.data.simulate.initial import sine_sum_1d
 from ups.data.simulate.layouts import write_tensor_file
 from ups.data.simulate.options import COMMON, SimulatorSpec, positive_real, real_list
 
-State = TypeVar("State")
-
 MAX_DT = 1e-3  # default splitting step: rho dt <= 0.01 for PDEBench's largest rho = 10
-
-
-# ---- time loop ---------------------------------------------------------------------------------
-
-
-def fixed_step_march(
-    state: State,
-    step: Callable[[State, float], State],
-    times: np.ndarray,
-    max_dt: float,
-    *,
-    observe: Callable[[State], Any],
-    desc: str = "simulate",
-    progress: bool = True,
-) -> list[Any]:
-    """Advance `state` with `step(state, dt)` from times[0], returning observe(state) per time.
-
-    For one-step methods that are not SSP-RK2 stage updates (`advection.march` is): splitting
-    and implicit schemes. Each interval between two save times is cut into equal steps no longer
-    than max_dt, so the solution lands exactly on every save time.
-    """
-    frames = [observe(state)]
-    bar = tqdm(total=float(times[-1] - times[0]), desc=desc, file=sys.stderr,
-               disable=None if progress else True, mininterval=0.5, leave=False,
-               bar_format="{l_bar}{bar}| t={n:.3g}/{total:.3g}")
-    for start, stop in pairwise(times):
-        interval = float(stop - start)
-        n_steps = max(1, math.ceil(interval / max_dt - 1e-9))
-        for _ in range(n_steps):
-            state = step(state, interval / n_steps)
-        bar.update(interval)
-        frames.append(observe(state))
-    bar.close()
-    return frames
 
 
 # ---- the two exact sub-steps -------------------------------------------------------------------
@@ -122,9 +84,9 @@ def solve_fisher_kpp(
 
     The domain length is X dx, so a front-speed check can use a long domain with the same code.
     """
-    frames = fixed_step_march(
+    frames = march_steps(
         np.asarray(u0, dtype=np.float64), lambda u, dt: strang_step(u, nu, rho, dx, dt), times,
-        max_dt, observe=lambda u: u.copy(), desc=f"fisher-kpp nu={nu:g} rho={rho:g}",
+        lambda u: max_dt, observe=lambda u: u.copy(), desc=f"fisher-kpp nu={nu:g} rho={rho:g}",
         progress=progress)
     return np.stack(frames, axis=1)  # T x (N, X) -> (N, T, X)
 

@@ -44,8 +44,7 @@ import numpy as np
 import yaml
 from scipy.linalg import solve_banded
 
-from ups.data.simulate.advection import cell_centres
-from ups.data.simulate.fisher_kpp import fixed_step_march
+from ups.data.simulate.advection import cell_centres, march_steps
 from ups.data.simulate.layouts import write_group_file
 from ups.data.simulate.options import COMMON, SimulatorSpec, positive_real, real_in
 
@@ -199,9 +198,9 @@ def solve_sorption(
     """Evolve cell averages u0 (N, X) on cells of width dx from x = 0; saves at `times`."""
     p = params or SorptionParams()
     start = SorptionState(np.asarray(u0, dtype=np.float64).copy(), np.zeros((len(u0), 2)))
-    frames = fixed_step_march(start, lambda s, dt: tr_bdf2_step(s, dt, p, dx), times, max_dt,
-                              observe=lambda s: (s.u.copy(), s.boundary_mass.copy()),
-                              desc="diffusion-sorption", progress=progress)
+    frames = march_steps(start, lambda s, dt: tr_bdf2_step(s, dt, p, dx), times,
+                         lambda s: max_dt, observe=lambda s: (s.u.copy(), s.boundary_mass.copy()),
+                         desc="diffusion-sorption", progress=progress)
     u = np.stack([f[0] for f in frames], axis=1)  # T x (N, X) -> (N, T, X)
     exchanged = np.stack([f[1] for f in frames], axis=1)  # T x (N, 2) -> (N, T, 2)
     return SorptionSolution(u, exchanged)
