@@ -13,7 +13,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench scripts run as `python bench/x.py`: make `ups` importable
     sys.path.insert(0, str(ROOT))
-FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore")
+# The pipeline's files; a copy needs nothing else (no data, no caches, no git history).
+FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore", "web/plots_template.html")
+# DVC's own files of the project (plot templates, config), copied in after `dvc init`.
+DVC_FILES = (".dvc/plots", ".dvc/config")
 
 
 def sh(cmd: list[str], cwd: Path) -> str:
@@ -25,21 +28,43 @@ def sh(cmd: list[str], cwd: Path) -> str:
     return done.stdout
 
 
+def copy_project(dest: Path) -> Path:
+    """The project's pipeline files in `dest` (no data, no caches)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        src, out = ROOT / name, dest / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, out, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, out)
+    return dest
+
+
+def init_repo(root: Path, commit: str | None = None) -> Path:
+    """`git init` + `dvc init` in `root`, with the project's DVC config and plot templates;
+    with `commit`, everything is committed under that message."""
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        sh(cmd, root)
+    for name in DVC_FILES:
+        src = ROOT / name
+        copy = shutil.copytree if src.is_dir() else shutil.copy2
+        copy(src, root / name)
+    if commit is not None:
+        for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", commit]):
+            sh(cmd, root)
+    return root
+
+
 def fresh_project(work: Path, params: dict | None = None) -> Path:
     """Copy the project into `work` (optionally with other params), `git init` + `dvc init`."""
     work.mkdir(parents=True, exist_ok=True)  # may exist (tempfile.mkdtemp) but must be empty
     if any(work.iterdir()):
         raise ValueError(f"{work}: not empty; benchmarks run in a fresh folder")
-    for name in FILES:
-        src = ROOT / name
-        copy = shutil.copytree if src.is_dir() else shutil.copy2
-        copy(src, work / name)
+    copy_project(work)
     if params is not None:
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "bench"]):
-        sh(cmd, work)
-    return work
+    return init_repo(work, commit="bench")
 
 
 def load_params() -> dict:

@@ -1,4 +1,10 @@
-"""Aggregate per-task metrics into a summary (per task and mean) and a leaderboard CSV."""
+"""Aggregate per-task metrics into a summary (per task and mean), this run's leaderboard row
+(rows of earlier runs are kept) and the tables behind the report's plots.
+
+The run is named by the git revision and the parameters it changed against it (see
+`ups/eval/leaderboard.py`). To combine leaderboards from several machines, use
+`python -m stages.leaderboard merge`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,16 @@ from ups.eval.report import write_report
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--metrics", required=True, type=Path, help="folder of <task>.json metrics")
+    p.add_argument("--eval-plots", type=Path, default=None,
+                   help="folder of <task>/nrmse_vs_step.csv tables from eval")
     p.add_argument("--summary", required=True, type=Path, help="summary JSON to write")
-    p.add_argument("--leaderboard", required=True, type=Path, help="leaderboard CSV to write")
+    p.add_argument("--leaderboard", required=True, type=Path,
+                   help="leaderboard CSV: this run's row is written, other rows kept")
+    p.add_argument("--plots", type=Path, default=None, help="folder for the plot tables")
     args = p.parse_args()
-    write_report(args.metrics, config(args).tasks, args.summary, args.leaderboard)
+    write_report(args.metrics, config(args).tasks, args.summary, args.leaderboard,
+                 root=Path("."), params=Path(args.params), eval_plots=args.eval_plots,
+                 plots_out=args.plots)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.project import copy_project, init_repo  # noqa: F401  (shared with bench/)
+
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore")
 
 # Small enough that the whole pipeline runs in well under a minute on 2 cores.
 TINY = {
@@ -104,18 +104,6 @@ def tiny_params(**override) -> dict:
 
 def write_params(path: Path, params: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def copy_project(dest: Path) -> Path:
-    """The project's pipeline files in `dest` (no data, no caches)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
-from helpers import TINY_SIMULATE, copy_project, run, tiny_params, write_params
+from helpers import TINY_SIMULATE, copy_project, init_repo, run, tiny_params, write_params
 
 from ups.tasks import TASK_NAMES, get_task
 
@@ -17,11 +18,7 @@ TASKS = ("burgers1d", "advection1d", "reaction_diffusion2d")
 def repo(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("e2e"))
     write_params(root / "params.yaml", tiny_params())
-    run(["git", "init", "-q"], root)
-    run(["dvc", "init", "-q"], root)
-    run(["dvc", "config", "core.analytics", "false"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "pipeline"], root)
+    init_repo(root, commit="pipeline")
     run(["dvc", "repro"], root, timeout=900)
     return root
 
@@ -39,7 +36,11 @@ def test_repro_writes_metrics_for_every_task(repo):
         assert (repo / f"data/latent/{task}/train.npy").is_file()
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary["tasks"]) == set(TASKS)
-    assert (repo / "reports/leaderboard.csv").read_text().count("\n") == len(TASKS) + 2
+    board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
+    assert len(board) == 1 and board[0]["params_changed"] == ""
+    for task in TASKS:
+        assert float(board[0][f"{task}/ups"]) == pytest.approx(
+            summary["tasks"][task]["nrmse_rollout"], rel=1e-5)
 
 
 def test_second_repro_runs_nothing(repo):
@@ -62,6 +63,9 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     changed = json.loads(diff)
     for task in TASKS:
         assert f"metrics/eval/{task}.json" in changed
+    # The experiment's row joins the committed baseline's row; nothing is overwritten.
+    board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
+    assert sorted(r["params_changed"] for r in board) == ["", "latent.dim=12"]
 
 
 def test_all_fifteen_tasks_train_and_evaluate(tmp_path):
@@ -69,9 +73,7 @@ def test_all_fifteen_tasks_train_and_evaluate(tmp_path):
     mesh and the particles all go through one encoder and one operator, and get metrics."""
     root = copy_project(tmp_path)
     write_params(root / "params.yaml", tiny_params(simulate=TINY_SIMULATE))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "pipeline"]):
-        run(cmd, root)
+    init_repo(root, commit="pipeline")
     run(["dvc", "exp", "run", "-S", f"tasks=[{','.join(TASK_NAMES)}]"], root, timeout=1500)
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert set(summary["tasks"]) == set(TASK_NAMES)

@@ -7,7 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from helpers import copy_project, run, stage, tiny_params, write_params
+from helpers import copy_project, init_repo, run, stage, tiny_params, write_params
 
 from ups.config import ConvertConfig, SourceConfig
 from ups.data.convert import convert_task
@@ -94,8 +94,7 @@ def test_dvc_repro_with_a_pdebench_source(pdebench_root, tmp_path):
                          sources={"burgers1d": {"kind": "pdebench", "root": str(pdebench_root),
                                                 "max_trajectories": 8}})
     write_params(project / "params.yaml", params)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
-        run(cmd, project)
+    init_repo(project)
     run(["dvc", "repro", "convert@burgers1d"], project)
     record = json.loads((project / "data/raw/burgers1d" / SOURCE_FILE).read_text())
     assert len(record["files"]) == 2 and record["root"] == str(pdebench_root)

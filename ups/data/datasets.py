@@ -24,11 +24,15 @@ def domain_bounds(centres: np.ndarray) -> tuple[float, float]:
     return float(centres[0] - half), float(centres[-1] + half)
 
 
-def grid_positions(coords: dict[str, np.ndarray]) -> np.ndarray:
-    """Cell centres -> (P, 3) positions in [0, 1]^3, x fastest-varying last (C order)."""
+def grid_positions(coords: dict[str, np.ndarray],
+                   like: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Cell centres -> (P, 3) positions in [0, 1]^3, x fastest-varying last (C order).
+
+    `like`: the centres of the grid whose domain defines [0, 1] (another grid of the same
+    domain, e.g. the coarse training grid when decoding on a finer one); default `coords`."""
     axes = []
-    for c in coords.values():
-        lo, hi = domain_bounds(c)
+    for a, c in coords.items():
+        lo, hi = domain_bounds((like or coords)[a])
         axes.append((c - lo) / (hi - lo))
     mesh = np.meshgrid(*axes, indexing="ij")
     pos = np.zeros((mesh[0].size, 3), dtype=np.float32)

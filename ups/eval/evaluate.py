@@ -113,15 +113,24 @@ def _lengths(store) -> tuple[float, ...] | None:
     return tuple(hi - lo for lo, hi in map(domain_bounds, store.coords.values()))
 
 
+def latent_rollout(model: Surrogate, cache: LatentTrajectories,
+                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoded test trajectories 0..n-1 (B, T, L, D) and the operator's rollout from their
+    first states (B, T, L, D), the given state first; in operator units."""
+    z_true = _normalised(model, cache.raw[:n])
+    rollout = model.rollout(z_true[:, 0], z_true.shape[1] - 1, cache.cond(np.arange(n)))
+    return z_true, rollout
+
+
 def _transient(model: Surrogate, cache: LatentTrajectories, truth: np.ndarray,
                store) -> tuple[dict, np.ndarray]:
     """Full rollouts from the first state, one-step predictions, reconstructions, persistence."""
     n, n_t = truth.shape[:2]
     spatial = store.spatial_shape
-    z_true = _normalised(model, cache.raw[:n])  # (B, T, L, D)
-    cond = cache.cond(np.arange(n))
-    rollout = decode_trajectories(model, model.rollout(z_true[:, 0], n_t - 1, cond), spatial)
-    one_step = decode_trajectories(model, model.one_step(z_true, cond), spatial, first_step=1)
+    z_true, z_rollout = latent_rollout(model, cache, n)
+    rollout = decode_trajectories(model, z_rollout, spatial)
+    one_step = decode_trajectories(model, model.one_step(z_true, cache.cond(np.arange(n))),
+                                   spatial, first_step=1)
     recon = decode_trajectories(model, z_true, spatial)
     full = pdebench_metrics(_as_metric_layout(rollout), _as_metric_layout(truth), initial_step=1,
                             domain_lengths=_lengths(store))

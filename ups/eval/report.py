@@ -1,4 +1,9 @@
-"""Aggregate per-task metrics into `summary.json` and a leaderboard CSV."""
+"""Aggregate per-task metrics: `summary.json`, the run's leaderboard row, and the plot tables.
+
+Each model variant of an evaluation (UPS, its baselines) writes its figures under a key prefix in
+`metrics/eval/<task>.json`: `nrmse_rollout` for UPS, `persistence_nrmse_rollout`, `fno_...`.
+The report lays them side by side per task and averages them over the tasks that have them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ups.eval import leaderboard
 from ups.io import atomic_file, read_json, write_json
 
 HEADLINE = ("nrmse_rollout", "nrmse_one_step", "persistence_nrmse_rollout",
-            "persistence_nrmse_one_step", "nrmse_reconstruction")
+            "persistence_nrmse_one_step", "fno_nrmse_rollout", "fno_nrmse_one_step",
+            "nrmse_reconstruction")
+# Model variants and the prefix of their figures in the per-task metrics.
+VARIANTS = {"ups": "", "persistence": "persistence_", "fno": "fno_"}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -19,19 +28,33 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def build_summary(per_task: dict[str, dict]) -> dict:
-    """Per-task headline figures and their means; `beats_persistence` counts rollout wins."""
+    """Per-task headline figures and their means; `beats_persistence` (and `beats_fno`) count
+    the tasks where UPS's rollout nRMSE is lower."""
     tasks = {t: {k: m.get(k) for k in HEADLINE} for t, m in per_task.items()}
     # A figure a task does not have (persistence of a steady task) is null: means skip it.
-    mean = {k: _mean([v[k] for v in tasks.values()]) for k in HEADLINE}
-    wins = sum(v["persistence_nrmse_rollout"] is not None
-               and v["nrmse_rollout"] < v["persistence_nrmse_rollout"] for v in tasks.values())
-    mean["beats_persistence"] = int(wins)
+    mean: dict = {k: _mean([v[k] for v in tasks.values()]) for k in HEADLINE}
+    for base in ("persistence", "fno"):
+        key = f"{base}_nrmse_rollout"
+        mean[f"beats_{base}"] = int(sum(v[key] is not None and v["nrmse_rollout"] < v[key]
+                                        for v in tasks.values()))
     mean["tasks"] = len(tasks)
     return {"mean": mean, "tasks": tasks}
 
 
-def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
-                 leaderboard_out: Path) -> dict:
+def leaderboard_row(summary: dict) -> dict:
+    """Per-task rollout nRMSE of every variant and the means: the columns of one run."""
+    row: dict = {}
+    for variant, prefix in VARIANTS.items():
+        row[f"mean/{variant}"] = summary["mean"].get(f"{prefix}nrmse_rollout")
+    row["mean/ups_one_step"] = summary["mean"]["nrmse_one_step"]
+    for task, figures in summary["tasks"].items():
+        for variant, prefix in VARIANTS.items():
+            row[f"{task}/{variant}"] = figures.get(f"{prefix}nrmse_rollout")
+    row["tasks"] = " ".join(summary["tasks"])
+    return row
+
+
+def read_task_metrics(metrics_dir: Path, tasks: tuple[str, ...]) -> dict[str, dict]:
     per_task = {}
     for task in tasks:
         path = Path(metrics_dir) / f"{task}.json"
@@ -39,14 +62,47 @@ def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
             raise FileNotFoundError(f"{path}: no evaluation metrics for task {task} "
                                     "(run eval for it)")
         per_task[task] = read_json(path)
-    summary = build_summary(per_task)
+    return per_task
+
+
+def write_plot_tables(summary: dict, eval_plots: Path | None, out: Path) -> None:
+    """Two task-independent tables for `dvc plots`: rollout nRMSE per variant and task (bars),
+    and nRMSE against rollout step per task and variant (lines), both in long format."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "variants.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["model", "nrmse_rollout"])
+        for task, figures in summary["tasks"].items():
+            for variant, prefix in VARIANTS.items():
+                value = figures.get(f"{prefix}nrmse_rollout")
+                if value is not None:
+                    writer.writerow([f"{task} · {variant}", f"{value:.6g}"])
+    with atomic_file(out / "rollout_nrmse.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "series", "nrmse"])
+        for task in summary["tasks"]:
+            path = None if eval_plots is None else Path(eval_plots) / task / "nrmse_vs_step.csv"
+            if path is None or not path.is_file():  # steady tasks have no rollout
+                continue
+            with open(path, newline="") as src:
+                for row in csv.DictReader(src):
+                    for variant in VARIANTS:
+                        if row.get(variant):
+                            writer.writerow([row["step"], f"{task} · {variant}", row[variant]])
+
+
+def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
+                 leaderboard_out: Path, *, root: Path = Path("."), params: Path | None = None,
+                 eval_plots: Path | None = None, plots_out: Path | None = None) -> dict:
+    """Write the summary, this run's leaderboard row (other runs' rows kept) and, with
+    `plots_out`, the plot tables; returns the summary."""
+    summary = build_summary(read_task_metrics(metrics_dir, tasks))
+    identity = (leaderboard.run_identity(root, params) if params is not None
+                else {leaderboard.KEY: "local", "revision": "", "date": "",
+                      "params_changed": ""})
+    summary["run"] = identity[leaderboard.KEY]
     write_json(summary_out, summary)
-    rows = [{"task": t, **v} for t, v in summary["tasks"].items()]
-    rows.append({"task": "mean", **{k: summary["mean"][k] for k in HEADLINE}})
-    with atomic_file(leaderboard_out) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["task", *HEADLINE])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                             for k, v in row.items()})
+    leaderboard.upsert(leaderboard_out, {**identity, **leaderboard_row(summary)})
+    if plots_out is not None:
+        write_plot_tables(summary, eval_plots, plots_out)
     return summary

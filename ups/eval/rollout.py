@@ -27,15 +27,17 @@ class Surrogate:
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, traj: np.ndarray, step: np.ndarray,
-               chunk: int = 64) -> np.ndarray:
+               chunk: int = 64, positions: np.ndarray | None = None) -> np.ndarray:
         """Latent states (M, L, D) in operator units of trajectories `traj` (M,) at steps
-        `step` (M,) -> physical fields (M, P, C) at those samples' points."""
+        `step` (M,) -> physical fields (M, P, C) at those samples' points, or at `positions`
+        (P, 3) in the task's normalised coordinates (any points: the decoder is continuous)."""
         z = z * self.z_std + self.z_mean
         out = []
         for s in range(0, len(z), chunk):
             part = slice(s, s + chunk)
-            pos = torch.from_numpy(np.ascontiguousarray(self.geometry.at(traj[part],
-                                                                          step[part])))
+            pos = (self.geometry.at(traj[part], step[part]) if positions is None
+                   else np.repeat(positions[None], len(z[part]), axis=0))
+            pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float32))
             u = self.autoencoder.decode(z[part], pos, self.channels, self.task)  # (m, P, C)
             out.append(self.norm.decode(u).numpy())
         return np.concatenate(out)
@@ -60,13 +62,15 @@ class Surrogate:
 
 
 def decode_trajectories(model: Surrogate, z: torch.Tensor, spatial: tuple[int, ...],
-                        first_step: int = 0) -> np.ndarray:
+                        first_step: int = 0, positions: np.ndarray | None = None) -> np.ndarray:
     """(B, T, L, D) latent trajectories of test trajectories 0..B-1, whose first state is
-    stored step `first_step` -> (B, T, *spatial, C) physical fields."""
+    stored step `first_step` -> (B, T, *spatial, C) physical fields (at `positions` (P, 3),
+    a grid of shape `spatial`, if given)."""
     b, n_t = z.shape[:2]
     traj = np.repeat(np.arange(b), n_t)
     step = np.tile(np.arange(first_step, first_step + n_t), b)
-    u = model.decode(z.reshape(b * n_t, *z.shape[2:]), traj, step)  # (B T, P, C)
+    u = model.decode(z.reshape(b * n_t, *z.shape[2:]), traj, step,
+                     positions=positions)  # (B T, P, C)
     return u.reshape(b, n_t, *spatial, u.shape[-1])
 
 
