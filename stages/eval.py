@@ -1,5 +1,6 @@
-"""Evaluate one task on its test split: full rollouts and one-step predictions in physical units,
-beside the persistence baseline; PDEBench metrics; figures."""
+"""Evaluate one task on its test split: full rollouts and one-step predictions in physical units
+of the operator, the operator with its residual corrector (diffusion, consistency, test-time
+conditioning), persistence and the FNO baseline; PDEBench metrics; figures."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from stages._cli import config, parser, run
 from ups.eval.evaluate import evaluate_task
+from ups.eval.variants import Variants
 
 
 def main() -> None:
@@ -18,9 +20,16 @@ def main() -> None:
     p.add_argument("--latent", required=True, type=Path, help="the task's latent cache folder")
     p.add_argument("--metrics", required=True, type=Path, help="metrics JSON to write")
     p.add_argument("--plots", required=True, type=Path, help="folder for the task's plots")
+    p.add_argument("--diffusion", type=Path, default=None,
+                   help="diffusion corrector checkpoint (scores the corrector variants)")
+    p.add_argument("--consistency", type=Path, default=None,
+                   help="consistency-distilled corrector checkpoint")
+    p.add_argument("--fno", type=Path, default=None, help="the task's FNO baseline checkpoint")
     args = p.parse_args()
-    evaluate_task(args.autoencoder, args.operator, args.data, args.latent, config(args).eval,
-                  args.metrics, args.plots)
+    cfg = config(args)
+    variants = Variants(cfg.corrector, args.diffusion, args.consistency, args.fno, cfg.seed)
+    evaluate_task(args.autoencoder, args.operator, args.data, args.latent, cfg.eval,
+                  args.metrics, args.plots, variants)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,13 @@ TINY = {
                     "num_queries": 32},
     "operator": {"steps": 40, "batch_size": 8, "eval_every": 20, "warmup_steps": 5,
                  "rollout_steps": 2},
+    "corrector": {"width": 16, "depth": 1, "heads": 2,
+                  "diffusion": {"steps": 20, "batch_size": 8, "eval_every": 10, "warmup_steps": 2},
+                  "distill": {"steps": 10, "batch_size": 8, "eval_every": 5, "warmup_steps": 2},
+                  "ttc": {"candidates": 2}},
+    "baselines": {"fno": {"width": 8, "modes": 4, "layers": 2,
+                          "train": {"steps": 20, "batch_size": 8, "eval_every": 10,
+                                    "warmup_steps": 2}}},
     "eval": {"max_trajectories": 4},
 }
 

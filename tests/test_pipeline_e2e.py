@@ -43,6 +43,20 @@ def test_repro_writes_metrics_for_every_task(repo):
             summary["tasks"][task]["nrmse_rollout"], rel=1e-5)
 
 
+def test_variants_are_scored_beside_the_operator(repo):
+    """The corrector variants and the FNO baseline get figures on every default task, and the
+    nRMSE-against-step table has a curve per model."""
+    for task in TASKS:
+        m = json.loads((repo / f"metrics/eval/{task}.json").read_text())
+        for variant in ("diffusion", "consistency", "ttc", "fno"):
+            for figure in ("nrmse_rollout", "nrmse_one_step", "seconds_per_step"):
+                assert m[f"{variant}_{figure}"] > 0, (task, variant, figure)
+        assert m["diffusion_calls_per_step"] == 8 and m["consistency_calls_per_step"] == 2
+        assert m["ttc_calls_per_step"] == 2 * 2  # 2 candidates x 2 student calls
+        header = (repo / f"plots/eval/{task}/nrmse_vs_step.csv").read_text().splitlines()[0]
+        assert header == "step,time,ups,persistence,fno,diffusion,consistency,ttc"
+
+
 def test_second_repro_runs_nothing(repo):
     out = run(["dvc", "repro"], repo).stdout
     assert "Running stage" not in out
@@ -66,6 +80,20 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     # The experiment's row joins the committed baseline's row; nothing is overwritten.
     board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
     assert sorted(r["params_changed"] for r in board) == ["", "latent.dim=12"]
+
+
+def test_corrector_off_removes_its_variants_and_keeps_the_rest(repo):
+    run(["git", "checkout", "-q", "--", "."], repo)  # back to the committed baseline
+    run(["dvc", "checkout", "--force"], repo)
+    out = run(["dvc", "exp", "run", "-S", "corrector.enabled=false"], repo, timeout=900).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert not any(s.startswith(("train_autoencoder", "encode@", "train_operator", "train_fno"))
+                   for s in ran), ran
+    for task in TASKS:
+        m = json.loads((repo / f"metrics/eval/{task}.json").read_text())
+        assert m["diffusion_nrmse_rollout"] is None and m["ttc_nrmse_rollout"] is None
+        assert "corrector.enabled is false" in m["notes"]
+        assert m["nrmse_rollout"] > 0 and m["fno_nrmse_rollout"] > 0
 
 
 def test_all_fifteen_tasks_train_and_evaluate(tmp_path):

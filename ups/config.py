@@ -197,6 +197,93 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TTCConfig:
+    """Test-time conditioning: at each rollout step, draw `candidates` corrections from the
+    consistency model, decode each, keep the one with the best physics reward (weights below;
+    a term applies only where the task has the property, e.g. positivity of a density)."""
+
+    enabled: bool = True
+    candidates: int = 8
+    conservation: float = 1.0  # drift of the conserved channels' integrals from the last state
+    boundary: float = 1.0  # jump across periodic boundaries / deviation at fixed ones
+    positivity: float = 1.0  # negative mass of positive channels (density, height)
+    smoothness: float = 1.0  # excess high-frequency energy against the operator's prediction
+
+    def validate(self, path: str) -> None:
+        _check(self.candidates >= 1, f"{path}.candidates", self.candidates, ">= 1")
+        for name in ("conservation", "boundary", "positivity", "smoothness"):
+            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name), ">= 0")
+
+
+@dataclass(frozen=True)
+class CorrectorConfig:
+    """The diffusion residual corrector (teacher), its consistency distillation (student) and
+    test-time conditioning. Noise levels are in units of the residual's scale (sigma_data,
+    measured on the train split), so they need no retuning across latent sizes."""
+
+    enabled: bool = True  # false: the stages write a 'disabled' marker, eval skips the variants
+    levels: int = 8  # noise levels K (the teacher's network calls per sample)
+    sigma_min: float = 0.002  # x sigma_data
+    sigma_max: float = 10.0  # x sigma_data
+    width: int = 64
+    depth: int = 2
+    heads: int = 4
+    consistency_steps: int = 2  # student network calls per sample (1 or 2)
+    distill_ema: float = 0.95  # EMA decay of the consistency target
+    distill_substeps: int = 4  # teacher ODE sub-steps between adjacent levels
+    diffusion: TrainConfig = field(default_factory=TrainConfig)
+    distill: TrainConfig = field(default_factory=TrainConfig)
+    ttc: TTCConfig = field(default_factory=TTCConfig)
+
+    def validate(self, path: str) -> None:
+        _check(self.levels >= 2, f"{path}.levels", self.levels, ">= 2")
+        _check(0 < self.sigma_min < self.sigma_max, f"{path}.sigma_min",
+               (self.sigma_min, self.sigma_max), "0 < sigma_min < sigma_max")
+        for name in ("width", "depth", "heads"):
+            _check(getattr(self, name) > 0, f"{path}.{name}", getattr(self, name), "> 0")
+        _check(self.width % self.heads == 0, f"{path}.width", self.width,
+               f"a multiple of heads ({self.heads})")
+        _check(1 <= self.consistency_steps < self.levels, f"{path}.consistency_steps",
+               self.consistency_steps, f"in [1, levels - 1 = {self.levels - 1}]")
+        _check(0 <= self.distill_ema < 1, f"{path}.distill_ema", self.distill_ema, "in [0, 1)")
+        _check(self.distill_substeps >= 1, f"{path}.distill_substeps", self.distill_substeps,
+               ">= 1")
+        for name in ("diffusion", "distill"):
+            phase = getattr(self, name)
+            phase.validate(f"{path}.{name}")
+            # The distillation target and the noise generator are not part of the resume state.
+            _check(phase.checkpoint_every == 0, f"{path}.{name}.checkpoint_every",
+                   phase.checkpoint_every, "0 (the corrector phases are short and not resumable)")
+            _check(phase.nproc == 1, f"{path}.{name}.nproc", phase.nproc, "1")
+        self.ttc.validate(f"{path}.ttc")
+
+
+@dataclass(frozen=True)
+class FNOConfig:
+    """The FNO baseline, trained per grid task on the converted data (not the latents)."""
+
+    enabled: bool = True  # false: no FNO is trained; its figures are null
+    width: int = 32
+    modes: int = 12  # Fourier modes kept per axis
+    layers: int = 4
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self, path: str) -> None:
+        for name in ("width", "modes", "layers"):
+            _check(getattr(self, name) > 0, f"{path}.{name}", getattr(self, name), "> 0")
+        self.train.validate(f"{path}.train")
+        _check(self.train.nproc == 1, f"{path}.train.nproc", self.train.nproc, "1")
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    fno: FNOConfig = field(default_factory=FNOConfig)
+
+    def validate(self, path: str) -> None:
+        self.fno.validate(f"{path}.fno")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     max_trajectories: int = 64  # test trajectories scored per task (the first ones of the split)
     plot_trajectory: int = 0  # which test trajectory the PNG shows
@@ -218,6 +305,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     autoencoder: TrainConfig = field(default_factory=TrainConfig)
     operator: TrainConfig = field(default_factory=TrainConfig)
+    corrector: CorrectorConfig = field(default_factory=CorrectorConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def source(self, task: str) -> SourceConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from ups.eval.rollout import (
     persistence_one_step,
     persistence_rollout,
 )
+from ups.eval.variants import Variants, layout, score_correctors, score_fno
 from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
@@ -35,13 +37,8 @@ from ups.tasks import get_task
 from ups.training.checkpoint import build_from_checkpoint
 
 
-def _as_metric_layout(u: np.ndarray) -> torch.Tensor:
-    """(B, T, *spatial, C) -> PDEBench's (B, *spatial, T, C)."""
-    return torch.from_numpy(np.moveaxis(u, 1, -2))
-
-
 def _nrmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(nrmse_per_time(_as_metric_layout(pred), _as_metric_layout(truth)).mean())
+    return float(nrmse_per_time(layout(pred), layout(truth)).mean())
 
 
 def _finite(values: dict[str, float]) -> dict[str, float | None]:
@@ -69,8 +66,9 @@ def load_surrogate(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path) 
 
 
 def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, cfg: EvalConfig,
-                  metrics_out: Path, plots_out: Path) -> dict:
-    """Evaluate one task; writes the metrics JSON and the plots folder; returns the metrics."""
+                  metrics_out: Path, plots_out: Path, variants: Variants = Variants()) -> dict:
+    """Evaluate one task: the operator, persistence and the `variants` (corrector variants, FNO)
+    on the same test trajectories; writes the metrics JSON and the plots folder."""
     model = load_surrogate(ae_ckpt, op_ckpt, converted, latent)
     store = open_store(split_path(converted, "test"))
     spec = get_task(store.task)
@@ -81,14 +79,29 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, c
         metrics, pred = _steady(model, cache, truth)
     else:
         metrics, pred = _transient(model, cache, truth, store)
-    metrics = _finite({**metrics, "test_trajectories": n})
+    lengths = _lengths(store)
+    rollouts = {"ups": pred}
+    if not spec.steady:
+        rollouts["persistence"] = persistence_rollout(truth)
     notes = _notes(spec, store.spatial_shape)
+    for scored in (score_fno(variants.fno, converted, truth, spec.steady, lengths)
+                   if spec.kind == "grid" else None,
+                   score_correctors(model, op_ckpt, cache, truth, store.spatial_shape,
+                                    spec.kind == "grid", lengths, spec.steady, variants)):
+        if scored is None:
+            metrics.update({f"fno_{k}": None for k in ("nrmse_rollout", "nrmse_one_step")})
+            notes.append(f"fno: the FNO baseline needs a grid; {spec.name} is a {spec.kind}")
+            continue
+        metrics.update(scored.metrics)
+        rollouts.update(scored.rollouts)
+        notes += scored.notes
+    metrics = _finite({**metrics, "test_trajectories": n})
     if spec.kind != "grid":  # boundary and spectral figures need a grid
-        metrics.update({k: None for k in GRID_ONLY})
+        metrics.update({k: None for k in metrics if k.endswith(GRID_ONLY)})
     if notes:
         metrics["notes"] = "; ".join(notes)
     write_json(metrics_out, metrics)
-    _write_plots(plots_out, store, truth, pred, cfg.plot_trajectory, spec.steady)
+    _write_plots(plots_out, store, truth, rollouts, cfg.plot_trajectory, spec.steady)
     return metrics
 
 
@@ -127,12 +140,14 @@ def _transient(model: Surrogate, cache: LatentTrajectories, truth: np.ndarray,
     """Full rollouts from the first state, one-step predictions, reconstructions, persistence."""
     n, n_t = truth.shape[:2]
     spatial = store.spatial_shape
+    start = time.perf_counter()
     z_true, z_rollout = latent_rollout(model, cache, n)
+    seconds = (time.perf_counter() - start) / max(n_t - 1, 1)
     rollout = decode_trajectories(model, z_rollout, spatial)
     one_step = decode_trajectories(model, model.one_step(z_true, cache.cond(np.arange(n))),
                                    spatial, first_step=1)
     recon = decode_trajectories(model, z_true, spatial)
-    full = pdebench_metrics(_as_metric_layout(rollout), _as_metric_layout(truth), initial_step=1,
+    full = pdebench_metrics(layout(rollout), layout(truth), initial_step=1,
                             domain_lengths=_lengths(store))
     return {
         **full,
@@ -141,6 +156,7 @@ def _transient(model: Surrogate, cache: LatentTrajectories, truth: np.ndarray,
         "nrmse_reconstruction": _nrmse(recon, truth),
         "persistence_nrmse_rollout": _nrmse(persistence_rollout(truth)[:, 1:], truth[:, 1:]),
         "persistence_nrmse_one_step": _nrmse(persistence_one_step(truth), truth[:, 1:]),
+        "seconds_per_step": seconds,  # the latent rollout alone (decoding is not a step)
         "rollout_steps": n_t - 1,
     }, rollout
 
@@ -157,7 +173,7 @@ def _steady(model: Surrogate, cache: LatentTrajectories,
                                spatial)  # (B, 1, *S, C)
     recon = decode_trajectories(model, _normalised(model, cache.raw[:n]), spatial)
     mean_field = np.broadcast_to(model.norm.mean, truth.shape)
-    full = pdebench_metrics(_as_metric_layout(pred), _as_metric_layout(truth), initial_step=0)
+    full = pdebench_metrics(layout(pred), layout(truth), initial_step=0)
     return {
         **full,
         "nrmse_rollout": full["nrmse"],
@@ -170,27 +186,28 @@ def _steady(model: Surrogate, cache: LatentTrajectories,
     }, pred
 
 
-def _write_plots(out: Path, store, truth: np.ndarray, pred: np.ndarray, k: int,
+def _write_plots(out: Path, store, truth: np.ndarray, rollouts: dict[str, np.ndarray], k: int,
                  steady: bool) -> None:
-    """nRMSE against rollout step (CSV for `dvc plots`; transient tasks) and a PNG of one test
-    trajectory."""
+    """nRMSE against rollout step of every model (CSV for `dvc plots`; transient tasks) and a
+    PNG of one test trajectory (UPS's prediction)."""
     k = min(k, len(truth) - 1)
     with atomic_dir(out) as tmp:
         if not steady:
-            _write_nrmse_csv(tmp / "nrmse_vs_step.csv", store.t, truth, pred)
+            _write_nrmse_csv(tmp / "nrmse_vs_step.csv", store.t, truth, rollouts)
         what = "steady solution from the input field" if steady else "rollout from the first state"
         points = None if store.points is None else np.asarray(store.points[k])
-        save_trajectory_figure(tmp / "rollout.png", truth[k], pred[k], store.t, store.coords,
-                               store.channels, f"{store.task}: test trajectory {k}, {what}",
+        save_trajectory_figure(tmp / "rollout.png", truth[k], rollouts["ups"][k], store.t,
+                               store.coords, store.channels,
+                               f"{store.task}: test trajectory {k}, {what}",
                                points=points, cells=store.cells)
 
 
-def _write_nrmse_csv(path: Path, t: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> None:
-    ups = nrmse_per_time(_as_metric_layout(pred), _as_metric_layout(truth)).numpy()
-    persist = nrmse_per_time(_as_metric_layout(persistence_rollout(truth)),
-                             _as_metric_layout(truth)).numpy()
+def _write_nrmse_csv(path: Path, t: np.ndarray, truth: np.ndarray,
+                     rollouts: dict[str, np.ndarray]) -> None:
+    curves = {name: nrmse_per_time(layout(pred), layout(truth)).numpy()
+              for name, pred in rollouts.items()}
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["step", "time", "ups", "persistence"])
-        for s in range(1, len(ups)):
-            writer.writerow([s, f"{t[s]:.6g}", f"{ups[s]:.6g}", f"{persist[s]:.6g}"])
+        writer.writerow(["step", "time", *curves])
+        for s in range(1, len(t)):
+            writer.writerow([s, f"{t[s]:.6g}", *(f"{c[s]:.6g}" for c in curves.values())])

@@ -15,11 +15,12 @@ import numpy as np
 from ups.eval import leaderboard
 from ups.io import atomic_file, read_json, write_json
 
-HEADLINE = ("nrmse_rollout", "nrmse_one_step", "persistence_nrmse_rollout",
-            "persistence_nrmse_one_step", "fno_nrmse_rollout", "fno_nrmse_one_step",
+# Model variants and the prefix of their figures in the per-task metrics: the operator alone,
+# with its corrector (ups.eval.variants), and the baselines.
+VARIANTS = {"ups": "", "diffusion": "diffusion_", "consistency": "consistency_", "ttc": "ttc_",
+            "persistence": "persistence_", "fno": "fno_"}
+HEADLINE = (*(f"{p}nrmse_{k}" for p in VARIANTS.values() for k in ("rollout", "one_step")),
             "nrmse_reconstruction")
-# Model variants and the prefix of their figures in the per-task metrics.
-VARIANTS = {"ups": "", "persistence": "persistence_", "fno": "fno_"}
 
 
 def _mean(values: list[float | None]) -> float | None:

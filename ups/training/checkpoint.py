@@ -45,3 +45,11 @@ def build_from_checkpoint(path: str | Path, cls: type[nn.Module]) -> tuple[nn.Mo
     model = cls(**ckpt["model_args"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt
+
+
+def save_disabled(path: str | Path, reason: str) -> None:
+    """A checkpoint that holds no model, for a stage whose phase is switched off in params:
+    DVC gets its output, and readers learn why there is nothing (`extra["disabled"]`)."""
+    with atomic_file(path) as tmp:
+        torch.save({"model": {}, "model_args": {}, "optimizer": None, "step": 0, "config": {},
+                    "extra": {"disabled": reason}}, tmp)

@@ -248,12 +248,14 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
     key = fingerprint(config, model_args, extra)
     resuming = load_resume(resume_path(resume, world), key) is not None
     logger = LiveLogger(live_dir, resume=resuming) if live_dir and world.main else None
+    start = time.perf_counter()
     result = train(phase, cfg, logger, resume=resume, key=key)
+    seconds = time.perf_counter() - start  # after a resume: the resumed part only
     if world.main:  # one writer: the other processes hold the same weights
         save_checkpoint(out, phase.model, model_args, config=config, step=result.steps,
                         optimizer=result.optimizer,
                         extra={**(extra or {}), "best_val": result.best_val,
-                               "best_step": result.best_step})
+                               "best_step": result.best_step, "train_seconds": seconds})
     if resume is not None:  # done: the next run starts afresh
         resume_path(resume, world).unlink(missing_ok=True)
     barrier(world)

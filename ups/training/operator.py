@@ -77,7 +77,7 @@ class FieldDecoder:
                                  task)
 
 
-def _sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int,
+def latent_sampler(caches: list[LatentTrajectories], mixer: TaskMixer, batch_size: int,
              horizon: tuple[tuple[int, int], ...], seed: int):
     rng = np.random.default_rng(seed)
 
@@ -190,7 +190,7 @@ def train_operator(cfg: Config, latent_root: Path, out: Path, live_dir: str | No
         score = float(np.mean([e for e, v in zip(errors, val_sets) if len(v.z)]))
         return score, {f"nrmse/{t}": e for t, e in zip(cfg.tasks, errors)}
 
-    sample = _sampler(train_sets, mixer, tc.batch_size, tc.horizon(), rank_seed(cfg.seed))
+    sample = latent_sampler(train_sets, mixer, tc.batch_size, tc.horizon(), rank_seed(cfg.seed))
     phase = Phase(
         name="operator",
         model=model,
