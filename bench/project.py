@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench scripts run as `python bench/x.py`: make `ups` importable
     sys.path.insert(0, str(ROOT))
 # The pipeline's files; a copy needs nothing else (no data, no caches, no git history).
-FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore", "web/plots_template.html")
+FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore", "web/plots_template.html",
+         "champion/champion.json")
 # DVC's own files of the project (plot templates, config), copied in after `dvc init`.
 DVC_FILES = (".dvc/plots", ".dvc/config")
 

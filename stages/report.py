@@ -1,5 +1,6 @@
 """Aggregate per-task metrics into a summary (per task and mean), this run's leaderboard row
-(rows of earlier runs are kept) and the tables behind the report's plots.
+(rows of earlier runs are kept) and the tables behind the report's plots; judge the run by the
+gates and against the champion, and write the promotion decision.
 
 The run is named by the git revision and the parameters it changed against it (see
 `ups/eval/leaderboard.py`). To combine leaderboards from several machines, use
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages._cli import config, parser, run
-from ups.eval.report import write_report
+from ups.eval.report import Judging, write_report
 
 
 def main() -> None:
@@ -23,10 +24,20 @@ def main() -> None:
     p.add_argument("--leaderboard", required=True, type=Path,
                    help="leaderboard CSV: this run's row is written, other rows kept")
     p.add_argument("--plots", type=Path, default=None, help="folder for the plot tables")
+    p.add_argument("--proxy-gate", type=Path, default=None,
+                   help="the proxy gate's figures (metrics/gates/proxy.json)")
+    p.add_argument("--champion", type=Path, default=None, help="the champion record")
+    p.add_argument("--decision", type=Path, default=None,
+                   help="promotion decision JSON to write (needs --proxy-gate, --champion)")
     args = p.parse_args()
-    write_report(args.metrics, config(args).tasks, args.summary, args.leaderboard,
-                 root=Path("."), params=Path(args.params), eval_plots=args.eval_plots,
-                 plots_out=args.plots)
+    cfg = config(args)
+    given = [args.proxy_gate, args.champion, args.decision]
+    if any(given) and not all(given):
+        raise ValueError("--proxy-gate, --champion and --decision go together")
+    judging = Judging(cfg.gates.full, *given) if all(given) else None
+    write_report(args.metrics, cfg.tasks, args.summary, args.leaderboard, root=Path("."),
+                 params=Path(args.params), eval_plots=args.eval_plots, plots_out=args.plots,
+                 judging=judging)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from browser import assert_marks_in_dom, chromium, require_chromium
 from helpers import TINY_SIMULATE, copy_project, init_repo, run, tiny_params, write_params
 
 from ups.tasks import TASK_NAMES, get_task
@@ -36,6 +37,11 @@ def test_repro_writes_metrics_for_every_task(repo):
         assert (repo / f"data/latent/{task}/train.npy").is_file()
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary["tasks"]) == set(TASKS)
+    assert summary["gates"]["proxy_passed"] in (True, False)
+    decision = json.loads((repo / "reports/promotion.json").read_text())
+    assert decision["against"] is None  # no champion yet
+    assert decision["promote"] == (summary["gates"]["proxy_passed"]
+                                   and summary["gates"]["full_passed"])
     board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
     assert len(board) == 1 and board[0]["params_changed"] == ""
     for task in TASKS:
@@ -80,6 +86,13 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     # The experiment's row joins the committed baseline's row; nothing is overwritten.
     board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
     assert sorted(r["params_changed"] for r in board) == ["", "latent.dim=12"]
+    # The project's plots of the two runs, rendered offline: every chart is drawn.
+    browser = require_chromium()
+    run(["dvc", "plots", "diff", "HEAD", "-o", "plots-diff"], repo)
+    page = repo / "plots-diff/index.html"
+    dom = chromium(page, repo, "--dump-dom")
+    assert_marks_in_dom(dom)
+    assert dom.count('class="marks"') >= 3, browser  # report lines, report bars, training
 
 
 def test_corrector_off_removes_its_variants_and_keeps_the_rest(repo):
@@ -94,6 +107,23 @@ def test_corrector_off_removes_its_variants_and_keeps_the_rest(repo):
         assert m["diffusion_nrmse_rollout"] is None and m["ttc_nrmse_rollout"] is None
         assert "corrector.enabled is false" in m["notes"]
         assert m["nrmse_rollout"] > 0 and m["fno_nrmse_rollout"] > 0
+
+
+def test_proxy_gate_stops_a_bad_run_before_the_costly_stages(repo):
+    """Thresholds no run can meet: the gate stage fails naming task, figure and threshold, and
+    neither the corrector nor evaluation runs."""
+    run(["git", "checkout", "-q", "--", "."], repo)
+    run(["dvc", "checkout", "--force"], repo)
+    out = run(["dvc", "exp", "run", "-S", "gates.proxy.max_nrmse=1e-9"], repo, check=False,
+              timeout=900)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "proxy gate failed: burgers1d: short-rollout nRMSE" in text
+    assert "> gates.proxy.max_nrmse 1e-09" in text
+    ran = {line.split("'")[1] for line in out.stdout.splitlines()
+           if line.startswith("Running stage")}
+    assert "gate" in ran
+    assert not any(s.startswith(("train_diffusion", "eval@", "report")) for s in ran), ran
 
 
 def test_all_fifteen_tasks_train_and_evaluate(tmp_path):

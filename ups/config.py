@@ -284,6 +284,56 @@ class BaselinesConfig:
 
 
 @dataclass(frozen=True)
+class ProxyGateConfig:
+    """The quick check after operator training (README, "Is my run better?")."""
+
+    enabled: bool = True
+    trajectories: int = 8  # validation trajectories per task
+    rollout_steps: int = 5  # length of the short rollout
+    max_nrmse: float = 1.0  # a task fails above this short-rollout nRMSE
+    max_vs_persistence: float = 1.0  # ... or above this multiple of persistence's
+    continue_on_fail: bool = False  # true: record the failure, do not stop the pipeline
+
+    def validate(self, path: str) -> None:
+        for name in ("trajectories", "rollout_steps"):
+            _check(getattr(self, name) >= 1, f"{path}.{name}", getattr(self, name), ">= 1")
+        for name in ("max_nrmse", "max_vs_persistence"):
+            _check(getattr(self, name) > 0, f"{path}.{name}", getattr(self, name), "> 0")
+
+
+@dataclass(frozen=True)
+class FullGateConfig:
+    """Per-task thresholds on the evaluated run (physics checks: ups/eval/physics.py)."""
+
+    max_nrmse_rollout: float = 1.0
+    task_max_nrmse_rollout: dict[str, float] = field(default_factory=dict)  # per-task overrides
+    max_conservation_drift: float = 0.1
+    max_boundary_violation: float = 1.0
+    max_negative_fraction: float = 0.01
+    max_divergence: float = 0.1
+
+    def validate(self, path: str) -> None:
+        for task, value in self.task_max_nrmse_rollout.items():
+            _check(task in TASKS, f"{path}.task_max_nrmse_rollout", task, "a task name")
+            _check(isinstance(value, (int, float)) and value > 0,
+                   f"{path}.task_max_nrmse_rollout.{task}", value, "a number > 0")
+        for f in dataclasses.fields(self):
+            if f.name.startswith("max_"):
+                _check(getattr(self, f.name) > 0, f"{path}.{f.name}", getattr(self, f.name),
+                       "> 0")
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    proxy: ProxyGateConfig = field(default_factory=ProxyGateConfig)
+    full: FullGateConfig = field(default_factory=FullGateConfig)
+
+    def validate(self, path: str) -> None:
+        self.proxy.validate(f"{path}.proxy")
+        self.full.validate(f"{path}.full")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     max_trajectories: int = 64  # test trajectories scored per task (the first ones of the split)
     plot_trajectory: int = 0  # which test trajectory the PNG shows
@@ -307,6 +357,7 @@ class Config:
     operator: TrainConfig = field(default_factory=TrainConfig)
     corrector: CorrectorConfig = field(default_factory=CorrectorConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def source(self, task: str) -> SourceConfig:

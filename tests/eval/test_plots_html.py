@@ -5,38 +5,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from browser import assert_marks_in_dom, chromium, require_chromium, run_checked
 from dvc_render.vega import OPTIONAL_ANCHOR_RANGES
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 TEMPLATE = WEB / "plots_template.html"
-CHROMIUM = Path("/usr/bin/chromium")
-TIMEOUT_S = 120  # a hung browser or DVC fails the test instead of hanging CI
 # Any <script src=...> that needs the network: http(s) or protocol-relative.
 REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE)
-SCRIPT_ELEMENT = re.compile(r"<script\b.*?</script>", re.IGNORECASE | re.DOTALL)
-# vega draws into <canvas class="marks"> (vega-embed's default) or <svg class="marks">.
-VEGA_MARKS = re.compile(r"<(canvas|svg)\b[^>]*\bclass=\"marks\"", re.IGNORECASE)
 # DVC colours revisions in this order (first: HEAD~1, second: HEAD).
 REV_COLOURS = [
     tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in OPTIONAL_ANCHOR_RANGES["color"][:2]
 ]
-
-
-def _run(cmd: list[str], cwd: Path) -> str:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
 
 
 def _write_loss(path: Path, loss) -> None:
@@ -49,32 +37,20 @@ def make_diff_page(repo: Path, template: Path | None) -> Path:
     `template` is copied to web/ and configured as the repo's [plots] html_template (the path is
     relative to .dvc/, as in the project's own config); None keeps dvc_render's CDN page."""
     dvc = [sys.executable, "-m", "dvc"]
-    _run(["git", "init", "-q"], repo)
-    _run([*dvc, "init", "-q"], repo)
+    run_checked(["git", "init", "-q"], repo)
+    run_checked([*dvc, "init", "-q"], repo)
     if template is not None:
         (repo / "web").mkdir()
         shutil.copy2(template, repo / "web" / "plots_template.html")
-        _run([*dvc, "config", "plots.html_template", "../web/plots_template.html"], repo)
+        run_checked([*dvc, "config", "plots.html_template", "../web/plots_template.html"], repo)
     (repo / "dvc.yaml").write_text("plots:\n  - loss.csv:\n      x: step\n      y: loss\n")
     _write_loss(repo / "loss.csv", lambda s: math.exp(-s / 10))
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "first run"], repo)
+    run_checked(["git", "add", "-A"], repo)
+    run_checked(["git", "commit", "-qm", "first run"], repo)
     _write_loss(repo / "loss.csv", lambda s: 0.5 * math.exp(-s / 5) + 0.05 * math.sin(s))
-    _run(["git", "commit", "-qam", "second run"], repo)
-    _run([*dvc, "plots", "diff", "HEAD~1", "HEAD", "-o", "out"], repo)
+    run_checked(["git", "commit", "-qam", "second run"], repo)
+    run_checked([*dvc, "plots", "diff", "HEAD~1", "HEAD", "-o", "out"], repo)
     return repo / "out" / "index.html"
-
-
-def chromium(page: Path, work: Path, mode: str) -> str:
-    """Headless Chromium on `page` with no network services; `mode` is --dump-dom or
-    --screenshot=<png>. Returns stdout (the DOM for --dump-dom)."""
-    cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={work / 'chromium-profile'}",
-        "--virtual-time-budget=10000", "--window-size=1200,900", mode, page.as_uri(),
-    ]  # fmt: skip
-    return _run(cmd, work)
 
 
 def assert_chart_drawn(png: Path) -> None:
@@ -89,21 +65,9 @@ def assert_chart_drawn(png: Path) -> None:
         assert near > 200, f"{near} pixels of revision colour {colour}: its line is missing"
 
 
-def assert_marks_in_dom(dom: str) -> None:
-    """vega-embed ran: the plot's div became a vega-embed container holding vega's marks."""
-    body = SCRIPT_ELEMENT.sub("", dom)  # the inlined libraries' source must not count
-    assert re.search(r"<div\b[^>]*\bclass=\"[^\"]*\bvega-embed\b", body), "vega-embed did not run"
-    assert VEGA_MARKS.search(body), "no <canvas/svg class=\"marks\">: vega drew nothing"
-
-
 @pytest.fixture
 def chromium_binary() -> Path:
-    if CHROMIUM.is_file():
-        return CHROMIUM
-    reason = f"{CHROMIUM} is required to render the plots page (apt-get install -y chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; .ci/run installs it")
-    pytest.skip(f"NOT TESTED: {reason}")
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")

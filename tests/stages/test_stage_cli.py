@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import copy_project, stage, tiny_params, write_params
 
-STAGES = ["simulate", "convert", "train_autoencoder", "encode", "train_operator",
-          "train_diffusion", "distill", "train_fno", "eval", "superres", "report", "leaderboard"]
+STAGES = ["simulate", "convert", "train_autoencoder", "encode", "train_operator", "gate",
+          "train_diffusion", "distill", "train_fno", "eval", "superres", "report", "leaderboard",
+          "promote"]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from ups.config import EvalConfig
 from ups.data.datasets import Geometry, LatentTrajectories, Normaliser, domain_bounds
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
+from ups.eval.physics import physics_checks
 from ups.eval.plots import save_trajectory_figure
 from ups.eval.rollout import (
     Surrogate,
@@ -80,6 +81,8 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, c
     else:
         metrics, pred = _transient(model, cache, truth, store)
     lengths = _lengths(store)
+    checks = physics_checks(pred, truth, spec, store.channels, spec.kind == "grid")
+    metrics.update({f"physics_{k}": v for k, v in checks.items()})
     rollouts = {"ups": pred}
     if not spec.steady:
         rollouts["persistence"] = persistence_rollout(truth)

@@ -8,11 +8,14 @@ The report lays them side by side per task and averages them over the tasks that
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ups.eval import leaderboard
+from ups.config import FullGateConfig
+from ups.eval import champion, leaderboard
+from ups.eval.gates import full_gate
 from ups.io import atomic_file, read_json, write_json
 
 # Model variants and the prefix of their figures in the per-task metrics: the operator alone,
@@ -92,18 +95,57 @@ def write_plot_tables(summary: dict, eval_plots: Path | None, out: Path) -> None
                             writer.writerow([row["step"], f"{task} · {variant}", row[variant]])
 
 
+@dataclass
+class Judging:
+    """What the report judges the run by: the full gate's thresholds, the proxy gate's figures,
+    the champion record, and where to write the promotion decision."""
+
+    full: FullGateConfig
+    proxy: Path
+    champion: Path
+    decision_out: Path
+
+
+def judge(summary: dict, per_task: dict[str, dict], j: Judging) -> dict:
+    """Gate verdicts into the summary; the promotion decision written; returns the decision."""
+    proxy = read_json(j.proxy)
+    full = full_gate(per_task, j.full)
+    summary["gates"] = {"proxy_passed": bool(proxy["passed"]), "full_passed": full["passed"],
+                        "tasks": {t: {"proxy_passed": proxy["tasks"].get(t, {}).get("passed"),
+                                      "full_passed": v["passed"]}
+                                  for t, v in full["tasks"].items()}}
+    decision = champion.decide(summary, {"proxy": proxy, "full": full},
+                               champion.load(j.champion))
+    write_json(j.decision_out, {**decision, "run": summary["run"],
+                                "full_gate": full, "proxy_gate_reasons": proxy["reasons"]})
+    return decision
+
+
 def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
                  leaderboard_out: Path, *, root: Path = Path("."), params: Path | None = None,
-                 eval_plots: Path | None = None, plots_out: Path | None = None) -> dict:
-    """Write the summary, this run's leaderboard row (other runs' rows kept) and, with
-    `plots_out`, the plot tables; returns the summary."""
-    summary = build_summary(read_task_metrics(metrics_dir, tasks))
+                 eval_plots: Path | None = None, plots_out: Path | None = None,
+                 judging: Judging | None = None) -> dict:
+    """Write the summary, this run's leaderboard row (other runs' rows kept), with `plots_out`
+    the plot tables, and with `judging` the gate verdicts and the promotion decision."""
+    per_task = read_task_metrics(metrics_dir, tasks)
+    summary = build_summary(per_task)
     identity = (leaderboard.run_identity(root, params) if params is not None
                 else {leaderboard.KEY: "local", "revision": "", "date": "",
                       "params_changed": ""})
     summary["run"] = identity[leaderboard.KEY]
+    row = {**identity, **leaderboard_row(summary)}
+    if judging is not None:
+        decision = judge(summary, per_task, judging)
+        row.update({"proxy_gate": _verdict(summary["gates"]["proxy_passed"]),
+                    "full_gate": _verdict(summary["gates"]["full_passed"]),
+                    "promote": "yes" if decision["promote"] else "no",
+                    "champion": decision["against"] or ""})
     write_json(summary_out, summary)
-    leaderboard.upsert(leaderboard_out, {**identity, **leaderboard_row(summary)})
+    leaderboard.upsert(leaderboard_out, row)
     if plots_out is not None:
         write_plot_tables(summary, eval_plots, plots_out)
     return summary
+
+
+def _verdict(passed: bool) -> str:
+    return "pass" if passed else "fail"

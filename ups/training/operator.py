@@ -148,9 +148,16 @@ def rollout_error(model: LatentOperator, data: LatentTrajectories,
     else:
         pred = model.rollout(z[:, 0], z.shape[1] - 1, **cond).flatten(0, 1)  # (B (T-1), L, D)
         true = z[:, 1:].flatten(0, 1)
-    if decoder is not None and data.task in decoder.frames:
-        frame = decoder.frames[data.task]
-        pred, true = (frame.physical(decoder(data.task, x)) for x in (pred, true))  # (M, P, C)
+    return decoded_error(pred, true, data.task, decoder)
+
+
+def decoded_error(pred: torch.Tensor, true: torch.Tensor, task: str,
+                  decoder: FieldDecoder | None) -> float:
+    """nRMSE of latents (M, L, D) decoded to physical fields where `decoder` serves `task` (grid
+    tasks), else the relative error of the latents themselves."""
+    if decoder is not None and task in decoder.frames:
+        frame = decoder.frames[task]
+        pred, true = (frame.physical(decoder(task, x)) for x in (pred, true))  # (M, P, C)
         return frames_nrmse(pred, true)
     return frames_nrmse(pred.flatten(1)[..., None], true.flatten(1)[..., None])
 
