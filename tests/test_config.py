@@ -67,3 +67,15 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("tasks: [a\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_exponent_without_a_dot_is_a_number_and_words_are_not(tmp_path):
+    """YAML 1.1 reads `1e-9` (as `dvc exp run -S x=1e-9` writes it) as a string."""
+    params = yaml.safe_load(open("params.yaml"))
+    params["gates"]["proxy"]["max_nrmse"] = "1e-9"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    assert load_config(tmp_path / "p.yaml").gates.proxy.max_nrmse == 1e-9
+    params["gates"]["proxy"]["max_nrmse"] = "small"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match="gates.proxy.max_nrmse must be a number, got 'small'"):
+        load_config(tmp_path / "p.yaml")

@@ -432,6 +432,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"params: {key} must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-9 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"params: {key} must be a number, got {value!r}")
         return float(value)

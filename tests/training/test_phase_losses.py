@@ -108,7 +108,7 @@ def caches(converted):
 def test_operator_decoded_terms_reach_the_operator(caches, term):
     sets, decoder = caches
     task = OP_TERMS[term]
-    sample = op_phase._sampler([sets[task]], TaskMixer([task], 0), 4, ((0, 2),), seed=0)
+    sample = op_phase.latent_sampler([sets[task]], TaskMixer([task], 0), 4, ((0, 2),), seed=0)
     batch = sample(0)
     torch.manual_seed(1)
     model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), 8, 8, 16, 2, 1)
@@ -126,7 +126,7 @@ def test_operator_decoded_terms_reach_the_operator(caches, term):
 
 def test_horizon_schedule_lengthens_rollouts(caches):
     sets, _ = caches
-    sample = op_phase._sampler([sets["burgers1d"]], TaskMixer(["burgers1d"], 0), 2,
+    sample = op_phase.latent_sampler([sets["burgers1d"]], TaskMixer(["burgers1d"], 0), 2,
                                ((0, 1), (10, 2)), seed=0)
     assert sample(0)["seq"].shape[1] == 2 and sample(10)["seq"].shape[1] == 3
 
