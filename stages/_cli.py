@@ -27,6 +27,15 @@ def training_outputs(p: argparse.ArgumentParser) -> None:
                         "from when a killed run is started again, removed when training ends")
 
 
+def surrogate_inputs(p: argparse.ArgumentParser) -> None:
+    """What every stage that runs the trained surrogate on one task reads."""
+    p.add_argument("task", help="task name")
+    p.add_argument("--autoencoder", required=True, type=Path, help="autoencoder checkpoint")
+    p.add_argument("--operator", required=True, type=Path, help="operator checkpoint")
+    p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")
+    p.add_argument("--latent", required=True, type=Path, help="the task's latent cache folder")
+
+
 def config(args: argparse.Namespace) -> Config:
     return load_config(args.params)
 

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import config, parser, run, surrogate_inputs
 from ups.eval.evaluate import evaluate_task
 from ups.eval.variants import Variants
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("task", help="task name")
-    p.add_argument("--autoencoder", required=True, type=Path, help="autoencoder checkpoint")
-    p.add_argument("--operator", required=True, type=Path, help="operator checkpoint")
-    p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")
-    p.add_argument("--latent", required=True, type=Path, help="the task's latent cache folder")
+    surrogate_inputs(p)
     p.add_argument("--metrics", required=True, type=Path, help="metrics JSON to write")
     p.add_argument("--plots", required=True, type=Path, help="folder for the task's plots")
     p.add_argument("--diffusion", type=Path, default=None,

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import config, parser, run, surrogate_inputs
 from ups.config import SourceConfig
 from ups.eval.superres import evaluate_superres
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("task", help="task name")
-    p.add_argument("--autoencoder", required=True, type=Path, help="autoencoder checkpoint")
-    p.add_argument("--operator", required=True, type=Path, help="operator checkpoint")
-    p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")
-    p.add_argument("--latent", required=True, type=Path, help="the task's latent cache folder")
+    surrogate_inputs(p)
     p.add_argument("--raw", required=True, type=Path, help="the task's raw data folder")
     p.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
     args = p.parse_args()
