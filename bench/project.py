@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench scripts run as `python bench/x.py`: make `ups` importable
     sys.path.insert(0, str(ROOT))
 # The pipeline's files; a copy needs nothing else (no data, no caches, no git history).
-FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore", "web/plots_template.html",
-         "champion/champion.json")
+FILES = ("dvc.yaml", "params.yaml", "stages", "ups", ".gitignore", "web/plots_template.html")
+# A copy starts without a champion (the project's record belongs to the project's own runs).
+NO_CHAMPION = ("champion/champion.json", '{"run": null, "tasks": {}}\n')
 # DVC's own files of the project (plot templates, config), copied in after `dvc init`.
 DVC_FILES = (".dvc/plots", ".dvc/config")
 
@@ -30,7 +31,7 @@ def sh(cmd: list[str], cwd: Path) -> str:
 
 
 def copy_project(dest: Path) -> Path:
-    """The project's pipeline files in `dest` (no data, no caches)."""
+    """The project's pipeline files in `dest` (no data, no caches, no champion)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         src, out = ROOT / name, dest / name
@@ -39,6 +40,9 @@ def copy_project(dest: Path) -> Path:
             shutil.copytree(src, out, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, out)
+    path, text = NO_CHAMPION
+    (dest / path).parent.mkdir(parents=True, exist_ok=True)
+    (dest / path).write_text(text)
     return dest
 
 
