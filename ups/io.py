@@ -17,7 +17,24 @@ from typing import Any
 
 
 def _tmp_name(path: Path) -> Path:
+    """This process's temporary name for `path`; temporaries that processes which no longer run
+    left behind (a kill -9, a lost machine) are removed first, so they do not pile up."""
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(
+                missing_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 @contextmanager
