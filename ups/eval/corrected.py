@@ -20,10 +20,16 @@ from torch import nn
 from ups.config import CorrectorConfig
 from ups.eval.rollout import Surrogate
 from ups.eval.ttc import penalties
+from ups.io import file_md5
 from ups.models.consistency import ConsistencyModel, consistency_sample
 from ups.models.corrector import Denoiser, NoiseSchedule, ResidualCond, sample
 from ups.tasks import get_task
-from ups.training.checkpoint import build_from_checkpoint, load_checkpoint
+from ups.training.checkpoint import (
+    LATENT_SHAPE,
+    build_from_checkpoint,
+    check_same,
+    load_checkpoint,
+)
 
 
 @dataclass
@@ -49,10 +55,11 @@ class Corrector:
         return sample(self.model, self.schedule, rc, generator)
 
 
-def load_correctors(diffusion: Path, consistency: Path, operator_md5: str,
+def load_correctors(diffusion: Path, consistency: Path, operator: Path,
                     cfg: CorrectorConfig) -> tuple[dict[str, Corrector], str | None]:
-    """The teacher and the student, checked to belong to the evaluated operator; ({}, why) when
-    the corrector is disabled."""
+    """The teacher and the student, checked to belong to the evaluated `operator` checkpoint;
+    ({}, why) when the corrector is disabled."""
+    operator_md5 = file_md5(Path(operator))
     out: dict[str, Corrector] = {}
     for name, path, cls in (("diffusion", diffusion, Denoiser),
                             ("consistency", consistency, ConsistencyModel)):
@@ -60,6 +67,8 @@ def load_correctors(diffusion: Path, consistency: Path, operator_md5: str,
         if reason or not cfg.enabled:
             return {}, reason or "corrector.enabled is false"
         model, ckpt = build_from_checkpoint(path, cls)
+        check_same(LATENT_SHAPE, (operator, load_checkpoint(operator)["model_args"]),
+                   (path, ckpt["model_args"]))
         if ckpt["extra"]["operator_md5"] != operator_md5:
             raise ValueError(f"{path} was trained for another operator; re-run the corrector "
                              "stages (dvc repro does this)")

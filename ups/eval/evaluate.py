@@ -35,7 +35,7 @@ from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
 from ups.tasks import get_task
-from ups.training.checkpoint import build_from_checkpoint
+from ups.training.checkpoint import LATENT_SHAPE, build_from_checkpoint, check_same
 
 
 def _nrmse(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -50,8 +50,9 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
 
 def load_surrogate(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path) -> Surrogate:
     """The trained models for one task, checked to belong to the same encoder version."""
-    autoencoder, _ = build_from_checkpoint(ae_ckpt, AutoEncoder)
+    autoencoder, ae = build_from_checkpoint(ae_ckpt, AutoEncoder)
     operator, op = build_from_checkpoint(op_ckpt, LatentOperator)
+    check_same(LATENT_SHAPE, (ae_ckpt, ae["model_args"]), (op_ckpt, op["model_args"]))
     meta = LatentTrajectories(latent, "test").meta
     ae_md5 = file_md5(Path(ae_ckpt))
     for what, md5 in (("latent cache " + str(latent), meta["autoencoder_md5"]),

@@ -28,7 +28,6 @@ from ups.eval.corrected import (
 from ups.eval.fno import fno_one_step, fno_rollout, fno_steady
 from ups.eval.metrics import nrmse_per_time, pdebench_metrics
 from ups.eval.rollout import Surrogate, decode_trajectories
-from ups.io import file_md5
 from ups.training.checkpoint import load_checkpoint
 
 CORRECTOR_VARIANTS = ("diffusion", "consistency", "ttc")
@@ -114,8 +113,7 @@ def score_correctors(model: Surrogate, op_ckpt: Path, cache: LatentTrajectories,
     if v.corrector is None or v.diffusion is None or v.consistency is None:
         out.notes.append("corrector variants: no corrector checkpoints given")
         return out
-    correctors, reason = load_correctors(v.diffusion, v.consistency, file_md5(Path(op_ckpt)),
-                                         v.corrector)
+    correctors, reason = load_correctors(v.diffusion, v.consistency, op_ckpt, v.corrector)
     if reason:
         out.notes.append(f"corrector variants: {reason}")
         return out

@@ -53,3 +53,19 @@ def save_disabled(path: str | Path, reason: str) -> None:
     with atomic_file(path) as tmp:
         torch.save({"model": {}, "model_args": {}, "optimizer": None, "step": 0, "config": {},
                     "extra": {"disabled": reason}}, tmp)
+
+
+LATENT_SHAPE = ("tokens", "latent_dim")  # what every model of the latent space must agree on
+
+
+def check_same(settings: tuple[str, ...], first: tuple[Path, dict],
+               *others: tuple[Path, dict]) -> None:
+    """Checkpoints used together must agree on `settings` of their model arguments; a mismatch
+    is refused naming the setting, both values and both files."""
+    path_a, args_a = first
+    for path_b, args_b in others:
+        for key in settings:
+            if key in args_a and key in args_b and args_a[key] != args_b[key]:
+                raise ValueError(f"{path_b}: {key} is {args_b[key]}, but {path_a} has {key} "
+                                 f"{args_a[key]}: the two come from different configurations; "
+                                 "re-run the stages after the changed setting (dvc repro)")

@@ -27,7 +27,13 @@ from ups.models.consistency import ConsistencyModel, DistillationObjective, cons
 from ups.models.corrector import Denoiser, NoiseSchedule, ResidualCond, diffusion_loss, sample
 from ups.models.operator import LatentOperator
 from ups.tasks import PARAM_VOCAB, TASK_NAMES
-from ups.training.checkpoint import build_from_checkpoint, load_checkpoint, save_disabled
+from ups.training.checkpoint import (
+    LATENT_SHAPE,
+    build_from_checkpoint,
+    check_same,
+    load_checkpoint,
+    save_disabled,
+)
 from ups.training.distributed import rank_seed
 from ups.training.loop import Phase, TrainResult, train_and_save
 from ups.training.operator import latent_sampler
@@ -172,6 +178,8 @@ def distill(cfg: Config, latent_root: Path, operator: Path, teacher_path: Path, 
     torch.manual_seed(cfg.seed)
     op = FrozenOperator.load(operator)
     teacher, schedule, ckpt = load_teacher(teacher_path)
+    check_same(LATENT_SHAPE, (operator, load_checkpoint(operator)["model_args"]),
+               (teacher_path, ckpt["model_args"]))
     if ckpt["extra"]["operator_md5"] != op.md5:
         raise ValueError(f"{teacher_path} was trained on the residuals of another operator than "
                          f"{operator}; re-run train_diffusion (dvc repro does this)")
