@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stages._cli import config, parser, run, training_outputs
 from ups.tasks import get_task
-from ups.training.corrector import skip
+from ups.training.checkpoint import save_disabled
 from ups.training.fno import train_fno
 
 
@@ -23,8 +23,8 @@ def main() -> None:
     cfg = config(args)
     fno, spec = cfg.baselines.fno, get_task(args.task)
     if not fno.enabled or spec.kind != "grid":
-        skip(args.out, args.live, "baselines.fno.enabled is false" if not fno.enabled else
-             f"the FNO baseline needs a grid; {spec.name} is a {spec.kind}")
+        save_disabled(args.out, "baselines.fno.enabled is false" if not fno.enabled else
+                      f"the FNO baseline needs a grid; {spec.name} is a {spec.kind}", args.live)
         return
     train_fno(fno.train, cfg.seed, args.data, args.out, args.live, fno.width, fno.modes,
               fno.layers, resume=args.resume)

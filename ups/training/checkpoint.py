@@ -47,12 +47,16 @@ def build_from_checkpoint(path: str | Path, cls: type[nn.Module]) -> tuple[nn.Mo
     return model.eval(), ckpt
 
 
-def save_disabled(path: str | Path, reason: str) -> None:
+def save_disabled(path: str | Path, reason: str, live_dir: str | Path | None = None) -> None:
     """A checkpoint that holds no model, for a stage whose phase is switched off in params:
-    DVC gets its output, and readers learn why there is nothing (`extra["disabled"]`)."""
+    DVC gets its output, and readers learn why there is nothing (`extra["disabled"]`). With
+    `live_dir`, the phase's curves folder is created empty (DVC expects the stage's declared
+    plots output to exist)."""
     with atomic_file(path) as tmp:
         torch.save({"model": {}, "model_args": {}, "optimizer": None, "step": 0, "config": {},
                     "extra": {"disabled": reason}}, tmp)
+    if live_dir:
+        (Path(live_dir) / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
 
 
 LATENT_SHAPE = ("tokens", "latent_dim")  # what every model of the latent space must agree on

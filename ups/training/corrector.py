@@ -128,7 +128,7 @@ def train_diffusion(cfg: Config, latent_root: Path, operator: Path, out: Path,
     """Train the residual denoiser (the teacher); with the corrector disabled, write a marker."""
     c = cfg.corrector
     if not c.enabled:
-        skip(out, live_dir, "corrector.enabled is false")
+        save_disabled(out, "corrector.enabled is false", live_dir)
         return None
     torch.manual_seed(cfg.seed)
     op = FrozenOperator.load(operator)
@@ -173,7 +173,8 @@ def distill(cfg: Config, latent_root: Path, operator: Path, teacher_path: Path, 
     """Consistency-distil the teacher into a 1-2 step student; a marker if disabled."""
     c = cfg.corrector
     if not c.enabled or disabled_reason(teacher_path):
-        skip(out, live_dir, disabled_reason(teacher_path) or "corrector.enabled is false")
+        save_disabled(out, disabled_reason(teacher_path) or "corrector.enabled is false",
+                      live_dir)
         return None
     torch.manual_seed(cfg.seed)
     op = FrozenOperator.load(operator)
@@ -226,14 +227,6 @@ def _moments(samples: torch.Tensor, reps: int) -> tuple[torch.Tensor, torch.Tens
     per-condition mean and std (B, L, D)."""
     s = samples.reshape(-1, reps, *samples.shape[1:])
     return s.mean(1), s.std(1)
-
-
-def skip(out: Path, live_dir: str | None, reason: str) -> None:
-    """A switched-off phase: the marker checkpoint, and an empty curves folder (DVC expects the
-    stage's declared plots output to exist)."""
-    save_disabled(out, reason)
-    if live_dir:
-        (Path(live_dir) / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
 
 
 def disabled_reason(path: Path) -> str | None:
