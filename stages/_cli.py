@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,11 +11,13 @@ from pathlib import Path
 from ups.config import Config, load_config
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, params: bool = True) -> argparse.ArgumentParser:
+    """A stage's parser; `params=False` for commands that read no parameters."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--params", default="params.yaml",
-                   help="parameter file (default: params.yaml in the current folder)")
+    if params:
+        p.add_argument("--params", default="params.yaml",
+                       help="parameter file (default: params.yaml in the current folder)")
     return p
 
 
@@ -32,8 +35,9 @@ def surrogate_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="task name")
     p.add_argument("--autoencoder", required=True, type=Path, help="autoencoder checkpoint")
     p.add_argument("--operator", required=True, type=Path, help="operator checkpoint")
-    p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")
-    p.add_argument("--latent", required=True, type=Path, help="the task's latent cache folder")
+    p.add_argument("--latent", required=True, type=Path,
+                   help="the task's latent cache folder (it carries the test split it is scored "
+                        "against)")
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -47,4 +51,9 @@ def run(main: Callable[[], object]) -> None:
     except (ValueError, FileNotFoundError, KeyError, OSError) as err:
         name = sys.argv[0].rsplit("/", 1)[-1].removesuffix(".py")
         print(f"{name}: error: {err}", file=sys.stderr)
-        sys.exit(1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: after an I/O failure (a full disk) HDF5's exit-time clean-up can crash
+        # the interpreter (SIGSEGV) instead of exiting 1. Outputs are already cleaned up: the
+        # atomic writers removed their temporaries while the error unwound.
+        os._exit(1)

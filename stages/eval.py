@@ -24,7 +24,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = config(args)
     variants = Variants(cfg.corrector, args.diffusion, args.consistency, args.fno, cfg.seed)
-    evaluate_task(args.autoencoder, args.operator, args.data, args.latent, cfg.eval,
+    evaluate_task(args.autoencoder, args.operator, args.latent, cfg.eval,
                   args.metrics, args.plots, variants)
 
 

@@ -17,7 +17,7 @@ from ups.eval.leaderboard import merge
 
 
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, params=False)
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="merge leaderboards into the first one")
     m.add_argument("out", type=Path, help="leaderboard to update (created if missing)")

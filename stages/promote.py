@@ -20,7 +20,7 @@ from ups.io import read_json
 
 
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, params=False)
     p.add_argument("--summary", type=Path, default=Path("metrics/summary.json"),
                    help="the run's summary (default: metrics/summary.json)")
     p.add_argument("--decision", type=Path, default=Path("reports/promotion.json"),

@@ -19,7 +19,7 @@ def main() -> None:
     p.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
     args = p.parse_args()
     cfg = config(args)
-    evaluate_superres(args.autoencoder, args.operator, args.data, args.latent, args.raw,
+    evaluate_superres(args.autoencoder, args.operator, args.latent, args.raw,
                       cfg.sources.get(args.task, SourceConfig()), cfg.eval.max_trajectories,
                       args.out)
 

@@ -6,6 +6,7 @@ name that looks finished; DVC would otherwise happily cache a truncated file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -70,6 +71,50 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
+
+
+@contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Re-raise an OSError that does not say which file (numpy's and shutil's writes) with
+    `path` in its message."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and str(path) not in str(err):
+            raise OSError(err.errno, f"{path}: {err.strerror or err}") from None
+        raise
+
+
+def require_free(path: str | Path, nbytes: int, what: str) -> None:
+    """Refuse to start writing `what` (about `nbytes`) under `path` when its disk has less free
+    space: a library that meets a full disk mid-write (HDF5) can be left unable to close its
+    file, so the check comes first. A 5 % + 1 MB margin covers the format's own overhead."""
+    path = Path(path)
+    while not path.exists():  # the output's parent may not exist yet
+        path = path.parent
+    need = int(nbytes * 1.05) + (1 << 20)
+    free = shutil.disk_usage(path).free
+    if free < need:
+        raise OSError(errno.ENOSPC, f"{path}: {what} needs about {need / 1e6:.1f} MB, its disk "
+                                    f"has {free / 1e6:.1f} MB free (No space left on device); "
+                                    "free space there or write the output elsewhere")
+
+
+def reserve(path: str | Path) -> None:
+    """Allocate the disk blocks of the (sparse) file at `path` now: a memory-mapped page written
+    on a full disk kills the process with SIGBUS and no message, a reservation fails here with
+    an error naming the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        raise OSError(err.errno, f"{path}: cannot reserve {size / 1e6:.1f} MB on its disk "
+                                 f"({os.strerror(err.errno)}); free space there and re-run") \
+            from None
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | Path, data: Any) -> None:

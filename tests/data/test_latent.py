@@ -37,7 +37,10 @@ def test_cache_is_one_float16_array_per_split_with_meta(converted):
     root, cfg = converted
     meta = encode_task("advection1d", root / "ae.pt", root / "conv", root / "lat")
     files = sorted(p.name for p in (root / "lat").iterdir())
-    assert files == ["meta.json", "test.npy", "train.npy", "val.npy"]
+    assert files == ["meta.json", "stats.json", "test.h5", "test.npy", "train.npy", "val.npy"]
+    # The scoring set travels with the cache, byte for byte (a box scores without conv/).
+    for name in ("test.h5", "stats.json"):
+        assert (root / "lat" / name).read_bytes() == (root / "conv" / name).read_bytes()
     for split in ("train", "val", "test"):
         z = np.load(root / "lat" / f"{split}.npy", mmap_mode="r")
         assert z.dtype == np.float16
@@ -69,7 +72,7 @@ def test_a_cache_from_another_autoencoder_is_refused(converted, tmp_path):
                     extra={"z_mean": [0.0] * cfg.latent.dim, "z_std": [1.0] * cfg.latent.dim,
                            "autoencoder_md5": "0" * 32})
     with pytest.raises(ValueError, match="made with another autoencoder"):
-        load_surrogate(tmp_path / "other.pt", tmp_path / "op.pt", root / "conv", root / "lat3")
+        load_surrogate(tmp_path / "other.pt", tmp_path / "op.pt", root / "lat3")
 
 
 def test_wrong_task_name_is_refused(converted):

@@ -34,7 +34,7 @@ def test_evaluation_refuses_an_operator_of_another_latent_size(tmp_path):
     ae = autoencoder(tmp_path / "ae.pt", dim=8)
     op = operator(tmp_path / "op.pt", dim=12)
     with pytest.raises(ValueError, match=r"op.pt: latent_dim is 12, but .*ae.pt has latent_dim 8"):
-        load_surrogate(ae, op, tmp_path / "converted", tmp_path / "latent")
+        load_surrogate(ae, op, tmp_path / "latent")
 
 
 def test_matching_settings_pass_and_missing_ones_are_not_compared(tmp_path):

@@ -20,7 +20,7 @@ from ups.data.pdebench import NonFiniteError, RawDataError, TrajectoryReader
 from ups.data.raw import open_raw
 from ups.data.sources import find_raw_files
 from ups.data.store import SPLITS, PointSet, StoreWriter, split_path
-from ups.io import atomic_dir, file_md5, write_json
+from ups.io import atomic_dir, file_md5, require_free, write_json
 from ups.tasks import TaskSpec
 
 
@@ -97,12 +97,25 @@ def convert_task(spec: TaskSpec, raw_dir: Path | None, out_dir: Path, cfg: Conve
         for path in files:
             readers.append(open_raw(path, spec))
         _check_consistent(readers)
+        require_free(out_dir, _store_bytes(readers, source), f"the converted store of {spec.name}")
         with atomic_dir(out_dir) as tmp:
             manifest = _write_splits(spec, readers, tmp, cfg, seed, source, md5s, duplicates)
     finally:
         for r in readers:
             r.close()
     return manifest
+
+
+def _store_bytes(readers: list[TrajectoryReader], source: SourceConfig) -> int:
+    """About the converted store's size: every trajectory as large as the first (float32)."""
+    first = readers[0]
+    one = _subsample(first.read(0), source).nbytes
+    if first.spec.input_channels:
+        one += first.read_inputs(0).nbytes
+    if first.info.n_points:
+        one += first.read_points(0).nbytes
+    cap = source.max_trajectories
+    return one * sum(min(r.info.n, cap) if cap else r.info.n for r in readers)
 
 
 def _subsample(u: np.ndarray, source: SourceConfig, steps: bool = True) -> np.ndarray:
@@ -183,8 +196,10 @@ def _write_split(writer: StoreWriter, readers: list[TrajectoryReader], members: 
                 if inputs is not None:
                     stats[1].add(inputs)
             written.append((f, i))
-    finally:
-        writer.close(len(written))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(len(written))
     return written, skipped
 
 

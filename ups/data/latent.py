@@ -5,10 +5,16 @@ fast; one file per split keeps a DVC push or pull to a handful of objects; tasks
 fields add `{split}_inputs.npy` (N, 1, tokens, dim)), plus `meta.json` with
 what the operator needs: the task, dt, parameter names and per-trajectory values, and the MD5 of
 the autoencoder checkpoint that produced it (so a stale cache is refused, not silently used).
+
+The folder also carries a copy of the test split's store (`test.h5`) and the field statistics
+(`stats.json`): everything evaluation scores against, so that a training box that pulls only the
+caches can train and evaluate without the converted data (DVC stores the copy once: its content
+is the same for every encoder version).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,10 +24,13 @@ from tqdm import tqdm
 
 from ups.data.datasets import Geometry, Normaliser
 from ups.data.store import SPLITS, GridStore, open_store, split_path
-from ups.io import atomic_dir, file_md5, write_json
+from ups.io import atomic_dir, file_md5, naming, require_free, reserve, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.tasks import get_task
 from ups.training.checkpoint import build_from_checkpoint
+
+SCORING_SPLIT = "test"  # the split whose store travels with the cache
+STATS = "stats.json"
 
 
 def uniform_dt(t: np.ndarray, where: str) -> float:
@@ -45,7 +54,10 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     n_t = source.shape[1] if role == "fields" else 1
     tokens = model.encoder.queries.shape[0]
     dim = model.encoder.out.out_features
-    z = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=(n, n_t, tokens, dim))
+    with naming(out):
+        z = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16,
+                                      shape=(n, n_t, tokens, dim))
+    reserve(out)  # a full disk fails here, not with SIGBUS at the first page written
     for i in tqdm(range(n), desc=f"encode {store.task} {store.path.stem} {role}", unit="traj",
                   file=sys.stderr, disable=None):
         u = np.asarray(source[i])
@@ -61,13 +73,27 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     return z.shape
 
 
+def _cache_bytes(converted: Path, model: AutoEncoder) -> int:
+    """The cache's size: float16 latents of every frame (and input field) of every split, plus
+    the scoring set's copy."""
+    per_frame = model.encoder.queries.shape[0] * model.encoder.out.out_features * 2
+    total = split_path(converted, SCORING_SPLIT).stat().st_size
+    for split in SPLITS:
+        store = open_store(split_path(converted, split))
+        frames = store.n * (len(store.t) + (store.inputs is not None))
+        store.fields.file.close()
+        total += frames * per_frame
+    return total
+
+
 def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                 batch_size: int = 64) -> dict:
     """Write the latent cache of one task's converted store; returns its meta.
 
     Per split: `{split}.npy` (N, T, L, D) of the fields and, for tasks with input fields,
     `{split}_inputs.npy` (N, 1, L, D) of the inputs (a steady task's operator maps one to the
-    other). Steady tasks have one state and dt = 0.
+    other). Steady tasks have one state and dt = 0. Plus the scoring set: a copy of the test
+    split's store and of `stats.json`.
     """
     model, _ = build_from_checkpoint(checkpoint, AutoEncoder)
     stats = Path(converted) / "stats.json"
@@ -76,6 +102,7 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
     meta: dict = {"task": task, "autoencoder_md5": file_md5(Path(checkpoint)), "params": {},
                   "shape": {}, "steady": spec.steady,
                   "input_channels": list(spec.input_channels)}
+    require_free(out_dir, _cache_bytes(converted, model), f"the latent cache of {task}")
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             store = open_store(split_path(converted, split))
@@ -95,5 +122,9 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                         field_stats={"mean": norm.mean.tolist(), "std": norm.std.tolist()})
             meta["params"][split] = store.params.tolist()
             meta["shape"][split] = list(shape)
+        for src, dst in ((split_path(converted, SCORING_SPLIT), split_path(tmp, SCORING_SPLIT)),
+                         (stats, tmp / STATS)):
+            with naming(dst):
+                shutil.copyfile(src, dst)
         write_json(tmp / "meta.json", meta)
     return meta

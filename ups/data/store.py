@@ -59,6 +59,17 @@ class StoreWriter:
         spatial = (points.n_points,) if points else tuple(len(c) for c in coords.values())
         traj_shape = (len(t), *spatial, len(channels))
         self._f = h5py.File(self.path, "w")
+        try:
+            self._create(n, traj_shape, spatial, task, channels, t, coords, param_names, files,
+                         input_channels, points)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _create(self, n: int, traj_shape: tuple[int, ...], spatial: tuple[int, ...], task: str,
+                channels: tuple[str, ...], t: np.ndarray, coords: dict[str, np.ndarray],
+                param_names: tuple[str, ...], files: list[str],
+                input_channels: tuple[str, ...], points: PointSet | None) -> None:
         self._fields = self._f.create_dataset(
             "fields", shape=(n, *traj_shape), dtype="float32", chunks=(1, *traj_shape),
             maxshape=(None, *traj_shape))
@@ -99,11 +110,29 @@ class StoreWriter:
             self._points[i] = points  # (Tp, P, d)
 
     def close(self, n_written: int | None = None) -> None:
-        if n_written is not None and n_written < self._fields.shape[0]:
-            for ds in (self._fields, self._params, self._source, self._inputs, self._points):
-                if ds is not None:
-                    ds.resize(n_written, axis=0)
-        self._f.close()
+        """Finish the store (`n_written` trajectories); the deferred chunk writes happen here,
+        so a full disk often fails here: the file is then released with `abort`."""
+        try:
+            if n_written is not None and n_written < self._fields.shape[0]:
+                for ds in (self._fields, self._params, self._source, self._inputs,
+                           self._points):
+                    if ds is not None:
+                        ds.resize(n_written, axis=0)
+            self._f.flush()
+            self._f.close()
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Close after a failed write (a full disk, say) without finishing the store: the file
+        is a temporary about to be removed. h5py's `File.close()` flushes, fails again on the
+        full disk and leaves HDF5 in a state that crashes the interpreter (SIGSEGV) at exit; the
+        low-level close releases the file without that."""
+        try:
+            self._f.id.close()
+        except Exception:  # the write's own error is on its way up
+            pass
 
 
 @dataclass

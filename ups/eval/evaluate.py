@@ -20,6 +20,7 @@ import torch
 
 from ups.config import EvalConfig
 from ups.data.datasets import Geometry, LatentTrajectories, Normaliser, domain_bounds
+from ups.data.latent import SCORING_SPLIT, STATS
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
 from ups.eval.physics import physics_checks
@@ -48,8 +49,9 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
             for k, v in values.items()}
 
 
-def load_surrogate(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path) -> Surrogate:
-    """The trained models for one task, checked to belong to the same encoder version."""
+def load_surrogate(ae_ckpt: Path, op_ckpt: Path, latent: Path) -> Surrogate:
+    """The trained models for one task, checked to belong to the same encoder version; the
+    geometry and statistics come from the cache folder's scoring set."""
     autoencoder, ae = build_from_checkpoint(ae_ckpt, AutoEncoder)
     operator, op = build_from_checkpoint(op_ckpt, LatentOperator)
     check_same(LATENT_SHAPE, (ae_ckpt, ae["model_args"]), (op_ckpt, op["model_args"]))
@@ -60,19 +62,20 @@ def load_surrogate(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path) 
         if md5 != ae_md5:
             raise ValueError(f"{what} was made with another autoencoder than {ae_ckpt}; "
                              "re-run encode and train_operator (dvc repro does this)")
-    store = open_store(split_path(converted, "test"))
+    store = open_store(split_path(latent, SCORING_SPLIT))
     return Surrogate(autoencoder, operator, torch.tensor(op["extra"]["z_mean"]),
                      torch.tensor(op["extra"]["z_std"]),
-                     Normaliser.from_stats(Path(converted) / "stats.json"), store.task,
+                     Normaliser.from_stats(Path(latent) / STATS), store.task,
                      store.channels, Geometry(store))
 
 
-def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, cfg: EvalConfig,
+def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
                   metrics_out: Path, plots_out: Path, variants: Variants = Variants()) -> dict:
     """Evaluate one task: the operator, persistence and the `variants` (corrector variants, FNO)
-    on the same test trajectories; writes the metrics JSON and the plots folder."""
-    model = load_surrogate(ae_ckpt, op_ckpt, converted, latent)
-    store = open_store(split_path(converted, "test"))
+    on the same test trajectories (the latent cache folder's scoring set, so no converted data
+    is needed); writes the metrics JSON and the plots folder."""
+    model = load_surrogate(ae_ckpt, op_ckpt, latent)
+    store = open_store(split_path(latent, SCORING_SPLIT))
     spec = get_task(store.task)
     n = min(cfg.max_trajectories, store.n)
     truth = np.asarray(store.fields[:n])  # (B, T, *S, C) physical
@@ -88,7 +91,7 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path, c
     if not spec.steady:
         rollouts["persistence"] = persistence_rollout(truth)
     notes = _notes(spec, store.spatial_shape)
-    for scored in (score_fno(variants.fno, converted, truth, spec.steady, lengths)
+    for scored in (score_fno(variants.fno, latent, truth, spec.steady, lengths)
                    if spec.kind == "grid" else None,
                    score_correctors(model, op_ckpt, cache, truth, store.spatial_shape,
                                     spec.kind == "grid", lengths, spec.steady, variants)):

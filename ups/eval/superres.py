@@ -3,7 +3,7 @@
 When a grid task is converted with `sources.<task>.reduced_resolution = r` (every r-th point of the
 raw grid), the model never sees the raw grid. Its any-point decoder can still be asked for values
 at the points of grids 2x, 4x ... r x finer (the raw grid is r x). Truth comes from the raw files
-(the same test trajectories, through the converted store's `source` record); the honest baseline
+(the same test trajectories, through the test store's `source` record); the honest baseline
 is the coarse prediction interpolated (linearly, periodically where the task is periodic) onto
 the finer grid. Both are scored with nRMSE over the rollout (the given first state excluded).
 """
@@ -17,6 +17,7 @@ import torch
 
 from ups.config import SourceConfig
 from ups.data.datasets import LatentTrajectories, grid_positions
+from ups.data.latent import SCORING_SPLIT
 from ups.data.raw import open_raw
 from ups.data.sources import find_raw_files
 from ups.data.store import GridStore, open_store, split_path
@@ -111,14 +112,13 @@ def superres_metrics(model: Surrogate, z: torch.Tensor, store: GridStore, raw_di
     return out
 
 
-def evaluate_superres(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Path,
-                      raw_dir: Path, source: SourceConfig, max_trajectories: int,
-                      out: Path) -> dict:
+def evaluate_superres(ae_ckpt: Path, op_ckpt: Path, latent: Path, raw_dir: Path,
+                      source: SourceConfig, max_trajectories: int, out: Path) -> dict:
     """Score zero-shot super-resolution of one task; writes `out` (JSON) and returns it.
 
     A task converted at its raw resolution (reduced_resolution 1) has no finer grid to ask
     for: the file then says so and nothing else is computed."""
-    store = open_store(split_path(converted, "test"))
+    store = open_store(split_path(latent, SCORING_SPLIT))  # the cache's copy of the test split
     spec = get_task(store.task)
     result: dict = {"reduced_resolution": source.reduced_resolution}
     if source.reduced_resolution == 1 or spec.kind != "grid" or spec.steady:
@@ -128,7 +128,7 @@ def evaluate_superres(ae_ckpt: Path, op_ckpt: Path, converted: Path, latent: Pat
                "super-resolution is scored on transient grid tasks only")
         write_json(out, {**result, "note": why})
         return result
-    model = load_surrogate(ae_ckpt, op_ckpt, converted, latent)
+    model = load_surrogate(ae_ckpt, op_ckpt, latent)
     n = min(max_trajectories, store.n)
     _, z = latent_rollout(model, LatentTrajectories(latent, "test"), n)
     result.update(superres_metrics(model, z, store, raw_dir, spec, source))
