@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 REGION = "us-east-1"  # SeaweedFS signs with any region; B2's is in its endpoint
@@ -115,8 +115,8 @@ class S3Server:
             self.proc.wait()
 
     def client(self, secret: str | None = None):
-        """A boto3 client with this server's credentials (or another `secret`)."""
-        return boto3.client(
+        """An S3 client (botocore) with this server's credentials (or another `secret`)."""
+        return botocore.session.get_session().create_client(
             "s3", endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id=self.key,
             aws_secret_access_key=secret or self.secret,
             config=Config(request_checksum_calculation="when_required",

@@ -460,16 +460,39 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (plain YAML keeps the
+    last silently: an edited copy of a knob would win without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path = "params.yaml") -> Config:
-    """Read and validate params.yaml; every problem raises `ConfigError` naming the key."""
+    """Read and validate params.yaml; every problem raises `ConfigError` naming the file and
+    the key."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: parameter file not found (run from the repository root)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return config_from_dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (seed:, tasks:, ...), got "
+                          f"{'an empty file' if data is None else type(data).__name__}")
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

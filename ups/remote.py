@@ -99,27 +99,31 @@ def committed_secrets(root: Path) -> list[str]:
 
 
 def _client(remote: Remote, environ: dict[str, str]):
-    import boto3
+    """An S3 client for `remote` (botocore, which dvc-s3 brings) and the key ID it uses;
+    environment keys win over a profile."""
+    import botocore.session
     from botocore.config import Config
 
     env = dvc_env(environ)
-    profile = remote.profile or env.get("AWS_PROFILE")
-    session = boto3.Session(
-        profile_name=profile, aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=env.get("AWS_SESSION_TOKEN"))
-    if session.get_credentials() is None:
+    session = botocore.session.Session(profile=remote.profile or env.get("AWS_PROFILE"))
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        session.set_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+                                env.get("AWS_SESSION_TOKEN"))
+    try:
+        credentials = session.get_credentials()
+    except Exception as err:  # ProfileNotFound and friends
+        raise RemoteError(f"remote {remote.name!r}: {err}") from None
+    if credentials is None:
         raise RemoteError(
             f"no credentials for remote {remote.name!r} ({remote.url}): export "
             "AWS_ACCESS_KEY_ID=<B2 keyID> AWS_SECRET_ACCESS_KEY=<B2 applicationKey>, or name an "
-            "AWS profile (AWS_PROFILE, or `dvc remote modify --local "
-            f"{remote.name} profile NAME`)")
+            "AWS profile (export AWS_PROFILE=NAME)")
     config = Config(request_checksum_calculation=env["AWS_REQUEST_CHECKSUM_CALCULATION"],
                     response_checksum_validation=env["AWS_RESPONSE_CHECKSUM_VALIDATION"],
                     retries={"max_attempts": 2}, connect_timeout=10, read_timeout=60)
-    client = session.client("s3", endpoint_url=remote.endpoint, region_name=remote.region,
-                            config=config)
-    return client, session.get_credentials().access_key
+    client = session.create_client("s3", endpoint_url=remote.endpoint,
+                                   region_name=remote.region, config=config)
+    return client, credentials.access_key
 
 
 def _explain(err: Exception, remote: Remote, key_id: str) -> RemoteError:

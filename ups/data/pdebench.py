@@ -19,6 +19,7 @@ the dataset and what was expected.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,30 @@ _NS_SOURCES = {"Vx": ("velocity", 0), "Vy": ("velocity", 1), "particles": ("part
                "force_x": ("force", 0), "force_y": ("force", 1)}
 
 
+# What h5py, zarr and json raise for a damaged file (a flipped bit, a truncation): RuntimeError
+# "bad symbol table node signature", KeyError "message not aligned", JSONDecodeError ...
+READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
+
+
+def names_damage(method):
+    """Re-raise what a damaged file makes the libraries raise as a RawDataError naming the
+    file (the library messages do not), leaving the readers' own errors as they are."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RawDataError:
+            raise
+        except READ_ERRORS as err:
+            if str(self.path) in str(err):  # already says which file
+                raise
+            raise RawDataError(f"{self.path}: cannot be read ({type(err).__name__}: {err}); it "
+                               "is truncated or corrupt: download or simulate it again") from None
+
+    return wrapper
+
+
 class TrajectoryReader:
     """What every raw reader shares: `path`, `spec`, `info`, context management and checks."""
 
@@ -137,6 +162,7 @@ class RawReader(TrajectoryReader):
     input fields (Darcy's coefficient, NS's forcing) as float32 (*spatial, Cin).
     """
 
+    @names_damage
     def __init__(self, path: Path, spec: TaskSpec):
         self.path = Path(path)
         self.spec = spec
@@ -350,12 +376,14 @@ class RawReader(TrajectoryReader):
 
     # ---- data ---------------------------------------------------------------------------------
 
+    @names_damage
     def times(self, i: int) -> np.ndarray:
         """(T,) times of trajectory `i` (NS files store one time axis per trajectory)."""
         if self.info.layout == "ns_incom":
             return np.asarray(self._file["t"][i], dtype=np.float64)[: self._n_steps]
         return self.info.t
 
+    @names_damage
     def read(self, i: int) -> np.ndarray:
         """Trajectory `i` as float32 (T, *spatial, C); NaN or Inf raises, naming the trajectory.
 
@@ -383,6 +411,7 @@ class RawReader(TrajectoryReader):
             u = np.asarray(ds[()], dtype=np.float32).transpose(self._perm)  # -> (T, *S, C)
         return self._finite(u, where)
 
+    @names_damage
     def read_inputs(self, i: int) -> np.ndarray:
         """Input fields of trajectory `i` as float32 (*spatial, Cin), in `spec.input_channels`
         order: Darcy's coefficient `nu`, NS's forcing. Tasks without inputs raise."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ups.data.pdebench import RawDataError, RawInfo, TrajectoryReader
+from ups.data.pdebench import RawDataError, RawInfo, TrajectoryReader, names_damage
 from ups.io import atomic_dir
 from ups.tasks import TaskSpec
 
@@ -151,6 +151,7 @@ class ZarrReader(TrajectoryReader):
     mesh, `times(i)`. Every problem raises `RawDataError` naming the store and the array.
     """
 
+    @names_damage
     def __init__(self, path: Path, spec: TaskSpec):
         self.path = Path(path)
         self.spec = spec
@@ -270,18 +271,21 @@ class ZarrReader(TrajectoryReader):
         where = f"{key}[{i}]"
         return self._finite(self._decode(key, i, where).astype(np.float32), where)
 
+    @names_damage
     def read(self, i: int) -> np.ndarray:
         """Trajectory `i` as float32 (T, P, C); a mesh sample is (1, P, 1)."""
         if self.spec.kind == "mesh":
             return self._sample("solution", i)[None, :, None]  # (P,) -> (1, P, 1)
         return np.ascontiguousarray(self._sample("fields", i)[..., self._channel_index])
 
+    @names_damage
     def read_inputs(self, i: int) -> np.ndarray:
         """Input fields of sample `i` as float32 (P, Cin): the mesh's coefficient."""
         if not self.spec.input_channels:
             raise RawDataError(f"{self.path}: task {self.spec.name} has no input fields")
         return self._sample("coefficient", i)[:, None]  # (P,) -> (P, 1)
 
+    @names_damage
     def read_points(self, i: int) -> np.ndarray:
         """Point coordinates of sample `i`: (T, P, d) moving particles, (1, P, d) a mesh."""
         if self.spec.kind == "mesh":
