@@ -10,38 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.project import copy_project, init_repo  # noqa: F401  (shared with bench/)
+from bench.project import TINY, copy_project, init_repo, merge, tiny_params  # noqa: F401  (shared with bench/)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Small enough that the whole pipeline runs in well under a minute on 2 cores.
-TINY = {
-    "simulate": {
-        "burgers1d": {"n_traj": 12, "nx": 32, "nt": 9, "t_end": 0.5, "nu": [0.01, 0.1]},
-        "advection1d": {"n_traj": 12, "nx": 32, "nt": 9, "t_end": 0.5, "beta": [0.4, 1.0]},
-        "reaction_diffusion2d": {"n_traj": 10, "nx": 16, "nt": 6, "t_end": 1.0, "ic_modes": 2},
-    },
-    "convert": {"val_fraction": 0.2, "test_fraction": 0.2},
-    "latent": {"tokens": 8, "dim": 8},
-    "model": {"width": 32, "heads": 4, "encoder_depth": 1, "decoder_depth": 1,
-              "supernodes": 16, "neighbours": 2, "operator_width": 32, "operator_depth": 1},
-    "autoencoder": {"steps": 40, "batch_size": 8, "eval_every": 20, "warmup_steps": 5,
-                    "num_queries": 32},
-    "operator": {"steps": 40, "batch_size": 8, "eval_every": 20, "warmup_steps": 5,
-                 "rollout_steps": 2},
-    "corrector": {"width": 16, "depth": 1, "heads": 2,
-                  "diffusion": {"steps": 20, "batch_size": 8, "eval_every": 10, "warmup_steps": 2},
-                  "distill": {"steps": 10, "batch_size": 8, "eval_every": 5, "warmup_steps": 2},
-                  "ttc": {"candidates": 2}},
-    "baselines": {"fno": {"width": 8, "modes": 4, "layers": 2,
-                          "train": {"steps": 20, "batch_size": 8, "eval_every": 10,
-                                    "warmup_steps": 2}}},
-    # Tiny models are poor: gates that pass them (tests that need a failing gate set their own).
-    "gates": {"proxy": {"max_nrmse": 100.0, "max_vs_persistence": 100.0},
-              "full": {"max_nrmse_rollout": 100.0}},
-    "eval": {"max_trajectories": 4},
-}
-
 
 # Simulator options of every task, as small as the solvers allow: seconds for all fifteen.
 TINY_SIMULATE: dict[str, dict] = {
@@ -98,18 +69,6 @@ def assert_seed_decides_bytes(task: str, opts: dict, tmp_path: Path) -> None:
                for name, seed in (("a", 3), ("b", 3), ("c", 4)))
     assert [tree_bytes(p) for p in a] == [tree_bytes(p) for p in b]
     assert tree_bytes(a[0]) != tree_bytes(c[0])
-
-
-def merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for k, v in override.items():
-        out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return out
-
-
-def tiny_params(**override) -> dict:
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return merge(merge(base, TINY), override)
 
 
 def write_params(path: Path, params: dict) -> None:

@@ -182,8 +182,16 @@ def _lock_outs(root: Path, targets: tuple[str, ...]) -> list[tuple[str, str, dic
     return out
 
 
-def _cached(root: Path, md5: str) -> Path:
-    return Path(root) / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+def _cache(root: Path) -> Path:
+    """The local DVC cache's object folder (wherever `cache.dir` puts it)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return Path(repo.cache.local.path)
+
+
+def _cached(cache: Path, md5: str) -> Path:
+    return cache / md5[:2] / md5[2:]
 
 
 def diagnose(root: Path, targets: tuple[str, ...], name: str | None = None,
@@ -218,7 +226,7 @@ def diagnose(root: Path, targets: tuple[str, ...], name: str | None = None,
             etag = digest.hexdigest()
         return "intact" if etag == want else "corrupted"
 
-    problems = []
+    problems, cache = [], _cache(root)
 
     def report(stage: str, path: str, md5: str, what: str) -> None:
         where = f"s3://{remote.bucket}/{remote.key(md5)}"
@@ -234,7 +242,7 @@ def diagnose(root: Path, targets: tuple[str, ...], name: str | None = None,
 
     for stage, path, entry in _lock_outs(root, targets):
         md5 = entry["md5"]
-        local = _cached(root, md5)
+        local = _cached(cache, md5)
         if not md5.endswith(".dir"):
             if not local.is_file():
                 report(stage, path, md5, state(md5))
@@ -248,7 +256,7 @@ def diagnose(root: Path, targets: tuple[str, ...], name: str | None = None,
                 continue
             listing = client.get_object(Bucket=remote.bucket, Key=remote.key(md5))["Body"].read()
         for item in json.loads(listing):
-            if not _cached(root, item["md5"]).is_file():
+            if not _cached(cache, item["md5"]).is_file():
                 report(stage, f"{path}/{item['relpath']}", item["md5"], state(item["md5"]))
     return problems
 

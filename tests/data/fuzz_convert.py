@@ -23,36 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "data")]
 
-from pdebench_files import (  # noqa: E402
-    make_advection,
-    make_burgers,
-    make_cfd,
-    make_darcy,
-    make_diff_react,
-    make_diff_sorp,
-    make_ns,
-    make_reacdiff1d,
-    make_swe,
-)
+from pdebench_files import FAMILIES  # noqa: E402
 
 from ups.config import config_from_dict  # noqa: E402
 from ups.data.convert import convert_task  # noqa: E402
 from ups.data.simulate import simulate  # noqa: E402
 from ups.tasks import get_task  # noqa: E402
 
-HDF5 = {
-    "advection1d": make_advection,
-    "burgers1d": make_burgers,
-    "compressible_ns1d": lambda d: make_cfd(d, 1),
-    "diffusion_sorption1d": make_diff_sorp,
-    "reaction_diffusion1d": make_reacdiff1d,
-    "darcy2d": make_darcy,
-    "reaction_diffusion2d": make_diff_react,
-    "shallow_water2d": make_swe,
-    "compressible_ns2d": lambda d: make_cfd(d, 2),
-    "compressible_ns3d": lambda d: make_cfd(d, 3),
-    "navier_stokes2d": make_ns,
-}
+HDF5 = {task: make for task, make in FAMILIES.values()}  # the eleven PDEBench layouts
 ZARR = {
     "darcy2d_mesh": {"n_traj": 6, "n_points": 40},
     "particles_advect": {"n_traj": 6, "n_particles": 16, "nt": 3, "t_end": 0.1},

@@ -237,3 +237,19 @@ def make_ns(folder, index: int = 0, n_x: int = 4, n_y: int = 3) -> Expected:
                     u[..., 2:], force, t)
     coords = {"x": centres(n_x), "y": centres(n_y)}
     return Expected(path, u, coords, t[0], {}, force)
+
+
+# PDEBench download group -> (UPS task, writer of one small file in the released layout).
+FAMILIES = {
+    "advection": ("advection1d", make_advection),
+    "burgers": ("burgers1d", make_burgers),
+    "1d_cfd": ("compressible_ns1d", lambda d: make_cfd(d, 1)),
+    "diff_sorp": ("diffusion_sorption1d", make_diff_sorp),
+    "1d_reacdiff": ("reaction_diffusion1d", make_reacdiff1d),
+    "darcy": ("darcy2d", make_darcy),
+    "2d_reacdiff": ("reaction_diffusion2d", make_diff_react),
+    "swe": ("shallow_water2d", make_swe),
+    "2d_cfd": ("compressible_ns2d", lambda d: make_cfd(d, 2)),
+    "3d_cfd": ("compressible_ns3d", lambda d: make_cfd(d, 3)),
+    "ns_incom": ("navier_stokes2d", make_ns),
+}

@@ -1,8 +1,8 @@
 """Convert and encode onto a disk that fills up: a clear one-line error naming the file, exit 1,
 and nothing left behind (no output under its final name, no temporaries eating the space).
 
-Two ways to run out: a real tmpfs of a few hundred KB (mounted when the tests run as root, as in
-CI), which the stages' free-space check refuses before writing; and a file-size limit
+Two ways to run out: a real tmpfs of a few hundred KB (mounted when the tests run as
+root), which the stages' free-space check refuses before writing; and a file-size limit
 (RLIMIT_FSIZE) on a roomy disk, which passes that check and fails the writes in the middle (EFBIG,
 as a disk filled by someone else would with ENOSPC). Where mounting is not permitted the first
 falls back to the second, and says so.

@@ -81,8 +81,9 @@ def store_arrays(root: Path) -> dict:
 
 
 def cache_arrays(root: Path) -> dict:
-    return {p.name: (np.load(p) if p.suffix == ".npy" else json.loads(p.read_text()))
-            for p in sorted(root.iterdir())}
+    """The cache's arrays, its meta, and its scoring set's bytes (a copy of the test store)."""
+    read = {".npy": np.load, ".json": lambda p: json.loads(p.read_text())}
+    return {p.name: read.get(p.suffix, Path.read_bytes)(p) for p in sorted(root.iterdir())}
 
 
 def assert_same(a: dict, b: dict) -> None:

@@ -10,18 +10,14 @@ import h5py
 import numpy as np
 import pytest
 from pdebench_files import (
+    FAMILIES,
     N,
     T,
     encoded,
-    make_advection,
-    make_burgers,
     make_cfd,
     make_darcy,
-    make_diff_react,
     make_diff_sorp,
     make_ns,
-    make_reacdiff1d,
-    make_swe,
     write_groups,
 )
 
@@ -31,20 +27,6 @@ from ups.data.pdebench import RawDataError, RawReader, param_from_filename
 from ups.data.store import SPLITS, open_store, split_path
 from ups.tasks import FIELD_VOCAB, PARAM_VOCAB, TASK_NAMES, TASKS, get_task, task_index
 
-# PDEBench download group -> (UPS task, writer of one small file in the released layout).
-FAMILIES = {
-    "advection": ("advection1d", make_advection),
-    "burgers": ("burgers1d", make_burgers),
-    "1d_cfd": ("compressible_ns1d", lambda d: make_cfd(d, 1)),
-    "diff_sorp": ("diffusion_sorption1d", make_diff_sorp),
-    "1d_reacdiff": ("reaction_diffusion1d", make_reacdiff1d),
-    "darcy": ("darcy2d", make_darcy),
-    "2d_reacdiff": ("reaction_diffusion2d", make_diff_react),
-    "swe": ("shallow_water2d", make_swe),
-    "2d_cfd": ("compressible_ns2d", lambda d: make_cfd(d, 2)),
-    "3d_cfd": ("compressible_ns3d", lambda d: make_cfd(d, 3)),
-    "ns_incom": ("navier_stokes2d", make_ns),
-}
 TRANSIENT = [f for f, (task, _) in FAMILIES.items() if not get_task(task).steady]
 
 
