@@ -57,6 +57,10 @@ class TaskSpec:
     conserved: tuple[str, ...] = ()  # channels whose spatial integral a step keeps
     positive: tuple[str, ...] = ()  # channels that stay >= 0
     divergence_free: tuple[str, ...] = ()  # (Vx, Vy): an incompressible velocity
+    # A parameter the solution is proportional to (Darcy: -div(a grad u) = beta gives
+    # u = beta * u_1): the autoencoder sees u / beta, so files whose solutions differ 10^4-fold
+    # in scale share one latent space, and decoding multiplies each sample's beta back.
+    linear_in: str = ""
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -157,6 +161,7 @@ _SPECS = (
         file_patterns=_both("2D_DarcyFlow_beta*_Train.hdf5"),
         steady=True,
         positive=("u",),
+        linear_in="forcing",
     ),
     TaskSpec(
         name="reaction_diffusion2d",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from ups.data.datasets import grid_positions
@@ -91,3 +92,25 @@ def test_operator_starts_as_persistence_and_uses_its_conditioning():
     cond_c = dict(cond, dt=torch.full((4,), 0.5))
     assert (a - op(z, **cond_c)).abs().max() > 1e-4  # so does dt
     assert op.rollout(z, 3, **cond).shape == (4, 3, 8, 16)
+
+
+def test_forcing_latents_reach_the_operator_output_and_its_projection():
+    torch.manual_seed(0)
+    op = LatentOperator(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=8,
+                        latent_dim=16, width=32, heads=4, depth=2)
+    torch.nn.init.normal_(op.out.weight, std=0.1)
+    z, force = torch.randn(4, 8, 16), torch.randn(4, 8, 16)
+    ones = torch.ones(4, len(PARAM_VOCAB))
+    cond = {"task_ids": torch.zeros(4, dtype=torch.long), "dt": torch.full((4,), 0.05),
+            "params": ones, "param_mask": ones}
+    # The projection starts at zero: a fresh operator ignores the forcing...
+    assert torch.equal(op(z, **cond), op(z, **cond, forcing=force))
+    # ...but the loss's gradient reaches it, so training makes it count.
+    op(z, **cond, forcing=force).pow(2).mean().backward()
+    assert op.force.weight.grad.abs().max() > 0
+    torch.nn.init.normal_(op.force.weight, std=0.1)
+    a = op(z, **cond, forcing=force)
+    assert (a - op(z, **cond, forcing=-force)).abs().max() > 1e-4
+    assert (a - op(z, **cond)).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="forcing latents"):
+        op(z, **cond, forcing=force[:, :4])

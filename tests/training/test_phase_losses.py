@@ -140,3 +140,62 @@ def test_operator_refuses_weights_it_cannot_use():
         base["operator"]["losses"] = losses
         with pytest.raises(ValueError, match=message):
             op_phase._check_loss_weights(config_from_dict(base).operator.losses, None)
+
+
+def test_forcing_reaches_the_operator_in_training(caches):
+    """NS's forcing field is encoded and conditions every step: the sampler's batches carry
+    the forcing latents of the trajectories they drew, and the rollout loss's gradient reaches
+    the forcing projection; tasks without input fields (and steady tasks, whose input is the
+    map's argument) carry none."""
+    sets, _ = caches
+    ns = sets["navier_stokes2d"]
+    sample = op_phase.latent_sampler([ns], TaskMixer(["navier_stokes2d"], 0), 4, ((0, 2),),
+                                     seed=0)
+    batch = sample(0)
+    forcing = batch["cond"]["forcing"]
+    assert forcing.shape == batch["seq"].shape[:1] + batch["seq"].shape[2:]  # (B, L, D)
+    # Each row is the forcing latent of some trajectory, and they are not all the same.
+    rows = [int(np.argmin(np.abs(ns.z_inputs[:, 0] - f.numpy()).sum((1, 2)))) for f in forcing]
+    assert all(np.allclose(ns.z_inputs[r, 0], f.numpy()) for r, f in zip(rows, forcing))
+    assert torch.unique(forcing, dim=0).shape[0] > 1
+    for task in ("burgers1d", "darcy2d"):
+        assert "forcing" not in sets[task].cond(np.arange(2))
+    torch.manual_seed(1)
+    model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), 8, 8, 16, 2, 1)
+    torch.nn.init.normal_(model.out.weight, std=0.1)
+    loss, _ = op_phase.make_loss(LossConfig(), None)(model, batch)
+    grads(model, loss)
+    assert model.force.weight.grad.abs().max() > 0
+    burgers = op_phase.latent_sampler([sets["burgers1d"]], TaskMixer(["burgers1d"], 0), 4,
+                                      ((0, 2),), seed=0)(0)
+    grads(model, op_phase.make_loss(LossConfig(), None)(model, burgers)[0])
+    assert model.force.weight.grad is None or not model.force.weight.grad.any()
+
+
+def test_forcing_reaches_the_evaluation_rollout(converted, caches, tmp_path):
+    """Evaluation rolls out with each test trajectory's own forcing latents."""
+    from ups.eval.evaluate import latent_rollout, load_surrogate, scoring_cache
+    from ups.io import file_md5
+
+    sets, _ = caches
+    latent = converted / "latent" / "navier_stokes2d"
+    args = dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=8, latent_dim=8,
+                width=16, heads=2, depth=1)
+    torch.manual_seed(2)
+    op = LatentOperator(**args)
+    torch.nn.init.normal_(op.out.weight, std=0.1)
+    torch.nn.init.normal_(op.force.weight, std=0.5)
+    z_mean, z_std = latent_stats([LatentTrajectories(latent, "train")])
+    extra = {"z_mean": z_mean.tolist(), "z_std": z_std.tolist(),
+             "autoencoder_md5": file_md5(converted / "ae.pt")}
+    save_checkpoint(tmp_path / "op.pt", op, args, config={}, step=0, extra=extra)
+    model = load_surrogate(converted / "ae.pt", tmp_path / "op.pt", latent)
+    cache = scoring_cache(model, latent)
+    n = min(2, len(cache.raw))
+    expected = (np.asarray(cache.raw_inputs[:n, 0], np.float32) - z_mean) / z_std
+    assert np.allclose(cache.cond(np.arange(n))["forcing"].numpy(), expected, atol=1e-6)
+    _, with_forcing = latent_rollout(model, cache, n)
+    with torch.no_grad():
+        model.operator.force.weight.zero_()
+    _, without = latent_rollout(model, cache, n)
+    assert (with_forcing - without)[:, 1:].abs().max() > 1e-3

@@ -70,6 +70,15 @@ class _ChannelStats:
                 "count": self.count, "split": "train"}
 
 
+def _linear_scale(reader: TrajectoryReader, spec: TaskSpec) -> float:
+    """The file's value of the parameter the task's fields are proportional to."""
+    value = float(reader.info.params[spec.linear_in])
+    if not np.isfinite(value) or value == 0:
+        raise RawDataError(f"{reader.info.path}: {spec.linear_in} is {value}; {spec.name}'s "
+                           f"fields are divided by it, so it must be finite and non-zero")
+    return value
+
+
 def _check_consistent(readers: list[TrajectoryReader]) -> None:
     first = readers[0].info
     for r in readers[1:]:
@@ -163,11 +172,11 @@ Members = list[tuple[int, int]]  # (raw file index, trajectory index in that fil
 
 def _write_split(writer: StoreWriter, readers: list[TrajectoryReader], members: Members,
                  source: SourceConfig, bar: tqdm,
-                 stats: tuple[_ChannelStats, _ChannelStats] | None,
+                 stats: tuple[_ChannelStats, _ChannelStats, _ChannelStats] | None,
                  skip_nonfinite: bool) -> tuple[Members, list[tuple[int, int, str]]]:
     """Stream `members` (file, trajectory) into one split; returns (written, skipped).
 
-    `stats`: (fields, inputs) accumulators, given for the train split only.
+    `stats`: (fields, inputs, fields / linear_in param) accumulators, for the train split only.
     """
     written, skipped = [], []
     try:
@@ -195,6 +204,8 @@ def _write_split(writer: StoreWriter, readers: list[TrajectoryReader], members: 
                 stats[0].add(u)
                 if inputs is not None:
                     stats[1].add(inputs)
+                if spec.linear_in:
+                    stats[2].add(u / _linear_scale(readers[f], spec))
             written.append((f, i))
     except BaseException:
         writer.abort()
@@ -225,7 +236,8 @@ def _write_splits(spec: TaskSpec, readers: list[TrajectoryReader], out: Path, cf
     coords = {a: c[::source.reduced_resolution] for a, c in first.coords.items()}
     names = [r.info.path.name for r in readers]
     points = _point_set(spec, readers[0], source, len(t))
-    stats = (_ChannelStats(len(spec.channels)), _ChannelStats(len(spec.input_channels)))
+    stats = (_ChannelStats(len(spec.channels)), _ChannelStats(len(spec.input_channels)),
+             _ChannelStats(len(spec.channels)))
     bar = tqdm(total=sum(counts), desc=f"convert {spec.name}", unit="traj", file=sys.stderr,
                disable=None)
     written, skipped = {}, []
@@ -243,6 +255,8 @@ def _write_splits(spec: TaskSpec, readers: list[TrajectoryReader], out: Path, cf
     summary = stats[0].result(spec.channels)
     if spec.input_channels:  # the encoder normalises input fields (Darcy's a, NS's force) too
         summary["inputs"] = stats[1].result(spec.input_channels)
+    if spec.linear_in:  # the autoencoder's units: u / param (Darcy: u / beta)
+        summary["scaled"] = {**stats[2].result(spec.channels), "by": spec.linear_in}
     write_json(out / "stats.json", summary)
     manifest = {
         "task": spec.name,

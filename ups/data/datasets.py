@@ -7,6 +7,7 @@ between tasks); tasks are mixed across steps.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,12 @@ class Geometry:
 
 @dataclass(frozen=True)
 class Normaliser:
+    """Per-channel standardisation; with `by` (a task linear in a parameter, Darcy's forcing)
+    each sample is first divided by its value of that parameter, `scale`."""
+
     mean: np.ndarray  # (C,)
     std: np.ndarray  # (C,)
+    by: str = ""  # the parameter samples are divided by, or "" for none
 
     @classmethod
     def from_stats(cls, path: Path, key: str | None = None) -> "Normaliser":
@@ -86,15 +91,58 @@ class Normaliser:
             if key not in stats:
                 raise ValueError(f"{path}: no '{key}' statistics; convert the task again")
             stats = stats[key]
-        return cls(np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32))
+        return cls(np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32),
+                   stats.get("by", ""))
 
-    def encode(self, u: np.ndarray) -> np.ndarray:
-        return (u - self.mean) / self.std
+    @classmethod
+    def for_autoencoder(cls, path: Path, task: str) -> "Normaliser":
+        """The field normalisation the autoencoder works in: per-sample scaled (the stats of
+        u / param) for a task linear in a parameter, plain for the others. The top-level
+        statistics stay those of u itself (the FNO baseline's)."""
+        return cls.from_stats(path, "scaled" if get_task(task).linear_in else None)
 
-    def decode(self, u: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    def _scale(self, scale, u):
+        """`scale`: one value per leading index of `u` (or one value) -> broadcastable."""
+        if not self.by:
+            return None
+        if scale is None:
+            raise ValueError(f"these fields are normalised per sample by {self.by!r}; pass each "
+                             f"sample's {self.by}")
+        shape = (-1,) + (1,) * (u.ndim - 1)
         if isinstance(u, torch.Tensor):
-            return u * torch.as_tensor(self.std) + torch.as_tensor(self.mean)
-        return u * self.std + self.mean
+            return torch.as_tensor(scale, dtype=u.dtype, device=u.device).reshape(shape)
+        return np.asarray(scale, u.dtype).reshape(shape)
+
+    def encode(self, u: np.ndarray, scale=None) -> np.ndarray:
+        s = self._scale(scale, u)
+        return ((u if s is None else u / s) - self.mean) / self.std
+
+    def decode(self, u: np.ndarray | torch.Tensor, scale=None) -> np.ndarray | torch.Tensor:
+        s = self._scale(scale, u)
+        if isinstance(u, torch.Tensor):
+            out = u * torch.as_tensor(self.std) + torch.as_tensor(self.mean)
+        else:
+            out = u * self.std + self.mean
+        return out if s is None else out * s
+
+
+def field_scale(store: GridStore) -> np.ndarray | None:
+    """Each trajectory's value of the parameter its fields are proportional to (N,), for a
+    task with `linear_in` (Darcy: beta); None for the others."""
+    name = get_task(store.task).linear_in
+    if not name:
+        return None
+    if name not in store.param_names:
+        raise ValueError(f"{store.path}: task {store.task} scales its fields by {name!r}, but "
+                         f"the store's parameters are {list(store.param_names)}; convert the "
+                         "task again")
+    scale = np.asarray(store.params[:, store.param_names.index(name)], np.float64)
+    bad = ~np.isfinite(scale) | (scale == 0)
+    if bad.any():
+        raise ValueError(f"{store.path}: {name} is {scale[bad][0]} for trajectory "
+                         f"{int(np.flatnonzero(bad)[0])}; the fields are divided by it, so it "
+                         "must be finite and non-zero")
+    return scale
 
 
 def param_vector(names: tuple[str, ...], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +170,13 @@ def task_views(root: Path, store: GridStore) -> list[FieldView]:
     (the encoder learns to encode Darcy's coefficient and NS's forcing as well)."""
     root = Path(root)
     n, t, c = store.fields.shape[0], store.fields.shape[1], store.fields.shape[-1]
-    norm = Normaliser.from_stats(root / "stats.json")
-    views = [FieldView(store.channels, norm.encode(store.fields).reshape(n, t, -1, c), "fields",
-                       norm)]
+    norm = Normaliser.for_autoencoder(root / "stats.json", store.task)
+    # Fields of a task linear in a parameter are kept as u / param: the autoencoder's units.
+    # The view's own normaliser maps back to those units only (no per-sample factor): the
+    # per-frame nRMSE of validation and the priors (zero boundary, positivity) do not see it.
+    values = norm.encode(np.asarray(store.fields), field_scale(store))
+    views = [FieldView(store.channels, values.reshape(n, t, -1, c), "fields",
+                       dataclasses.replace(norm, by=""))]
     if store.inputs is not None:
         in_norm = Normaliser.from_stats(root / "stats.json", "inputs")
         inputs = in_norm.encode(store.inputs[()])
@@ -145,7 +197,6 @@ class TaskFrames:
         self.task = store.task
         self.spec = get_task(store.task)
         self.task_id = task_index(store.task)
-        self.norm = Normaliser.from_stats(Path(root) / "stats.json")
         self.views = task_views(root, store)
         self.geometry = Geometry(store)
         self.store = store
@@ -248,12 +299,16 @@ class LatentTrajectories:
         self.params, self.param_mask = param_vector(tuple(self.meta["param_names"]), params)
 
     def cond(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        """The operator's conditioning for trajectories `idx`."""
+        """The operator's conditioning for trajectories `idx`: task, dt, PDE parameters, and
+        for a transient task with input fields (NS's forcing) their latents (B, L, D)."""
         b = len(idx)
-        return {"task_ids": torch.full((b,), self.task_id, dtype=torch.long),
-                "dt": torch.full((b,), self.dt, dtype=torch.float32),
-                "params": torch.from_numpy(self.params[idx]),
-                "param_mask": torch.from_numpy(self.param_mask[idx])}
+        out = {"task_ids": torch.full((b,), self.task_id, dtype=torch.long),
+               "dt": torch.full((b,), self.dt, dtype=torch.float32),
+               "params": torch.from_numpy(self.params[idx]),
+               "param_mask": torch.from_numpy(self.param_mask[idx])}
+        if self.z_inputs is not None and not self.steady:
+            out["forcing"] = torch.from_numpy(self.z_inputs[idx, 0])
+        return out
 
 
 def latent_stats(caches: list[LatentTrajectories]) -> tuple[np.ndarray, np.ndarray]:

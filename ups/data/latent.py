@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ups.data.datasets import Geometry, Normaliser
+from ups.data.datasets import Geometry, Normaliser, field_scale
 from ups.data.store import SPLITS, GridStore, open_store, split_path
 from ups.io import atomic_dir, file_md5, naming, require_free, reserve, write_json
 from ups.models.autoencoder import AutoEncoder
@@ -50,6 +50,7 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     `out` (.npy), one trajectory at a time; returns the cache's shape (N, T, L, D)."""
     source = store.fields if role == "fields" else store.inputs
     channels = store.channels if role == "fields" else store.input_channels
+    scale = field_scale(store) if role == "fields" else None  # (N,), Darcy's beta
     n = source.shape[0]
     n_t = source.shape[1] if role == "fields" else 1
     tokens = model.encoder.queries.shape[0]
@@ -61,7 +62,8 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     for i in tqdm(range(n), desc=f"encode {store.task} {store.path.stem} {role}", unit="traj",
                   file=sys.stderr, disable=None):
         u = np.asarray(source[i])
-        u = norm.encode(u if role == "fields" else u[None])  # (T, *S, C)
+        u = norm.encode(u if role == "fields" else u[None],
+                        None if scale is None else scale[i])  # (T, *S, C)
         u = u.reshape(n_t, -1, u.shape[-1])  # (T, P, C)
         for s in range(0, n_t, batch_size):
             frames = torch.from_numpy(np.ascontiguousarray(u[s:s + batch_size]))
@@ -97,7 +99,7 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
     """
     model, _ = build_from_checkpoint(checkpoint, AutoEncoder)
     stats = Path(converted) / "stats.json"
-    norm = Normaliser.from_stats(stats)
+    norm = Normaliser.for_autoencoder(stats, task)
     spec = get_task(task)
     meta: dict = {"task": task, "autoencoder_md5": file_md5(Path(checkpoint)), "params": {},
                   "shape": {}, "steady": spec.steady,
@@ -119,7 +121,8 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                         # What decoding a latent needs without the converted store (a training
                         # box holds only the caches): grid coordinates and field statistics.
                         coords={a: c.tolist() for a, c in store.coords.items()},
-                        field_stats={"mean": norm.mean.tolist(), "std": norm.std.tolist()})
+                        field_stats={"mean": norm.mean.tolist(), "std": norm.std.tolist(),
+                                     "by": norm.by})  # by: the fields are u / that param
             meta["params"][split] = store.params.tolist()
             meta["shape"][split] = list(shape)
         for src, dst in ((split_path(converted, SCORING_SPLIT), split_path(tmp, SCORING_SPLIT)),

@@ -83,7 +83,7 @@ class Scorer:
     def __init__(self, model: Surrogate, cfg: CorrectorConfig, grid: tuple[int, ...] | None):
         self.model, self.cfg, self.grid = model, cfg.ttc, grid
         self.spec = get_task(model.task)
-        self.std = torch.as_tensor(model.norm.std, dtype=torch.float32)
+        self.std = torch.as_tensor(model.physical.std, dtype=torch.float32)
 
     def fields(self, z: torch.Tensor, traj: np.ndarray, step: int) -> torch.Tensor:
         """(N, L, D) latents of trajectories `traj` (N,) at `step` -> (N, P, C) physical."""

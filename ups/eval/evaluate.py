@@ -19,7 +19,13 @@ import numpy as np
 import torch
 
 from ups.config import EvalConfig
-from ups.data.datasets import Geometry, LatentTrajectories, Normaliser, domain_bounds
+from ups.data.datasets import (
+    Geometry,
+    LatentTrajectories,
+    Normaliser,
+    domain_bounds,
+    field_scale,
+)
 from ups.data.latent import SCORING_SPLIT, STATS
 from ups.data.store import open_store, split_path
 from ups.eval.metrics import empty_bands, nrmse_per_time, pdebench_metrics
@@ -63,10 +69,17 @@ def load_surrogate(ae_ckpt: Path, op_ckpt: Path, latent: Path) -> Surrogate:
             raise ValueError(f"{what} was made with another autoencoder than {ae_ckpt}; "
                              "re-run encode and train_operator (dvc repro does this)")
     store = open_store(split_path(latent, SCORING_SPLIT))
+    stats = Path(latent) / STATS
     return Surrogate(autoencoder, operator, torch.tensor(op["extra"]["z_mean"]),
                      torch.tensor(op["extra"]["z_std"]),
-                     Normaliser.from_stats(Path(latent) / STATS), store.task,
-                     store.channels, Geometry(store))
+                     Normaliser.for_autoencoder(stats, store.task), store.task, store.channels,
+                     Geometry(store), Normaliser.from_stats(stats), field_scale(store))
+
+
+def scoring_cache(model: Surrogate, latent: Path) -> LatentTrajectories:
+    """The task's test latents in the operator's units, so that their conditioning carries
+    the forcing latents of tasks that have input fields."""
+    return LatentTrajectories(latent, "test", model.z_mean.numpy(), model.z_std.numpy())
 
 
 def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
@@ -79,7 +92,7 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
     spec = get_task(store.task)
     n = min(cfg.max_trajectories, store.n)
     truth = np.asarray(store.fields[:n])  # (B, T, *S, C) physical
-    cache = LatentTrajectories(latent, "test")
+    cache = scoring_cache(model, latent)
     if spec.steady:
         metrics, pred = _steady(model, cache, truth)
     else:
@@ -179,7 +192,7 @@ def _steady(model: Surrogate, cache: LatentTrajectories,
     pred = decode_trajectories(model, model.steady(z_in[:, 0], cache.cond(np.arange(n))),
                                spatial)  # (B, 1, *S, C)
     recon = decode_trajectories(model, _normalised(model, cache.raw[:n]), spatial)
-    mean_field = np.broadcast_to(model.norm.mean, truth.shape)
+    mean_field = np.broadcast_to(model.physical.mean, truth.shape)
     full = pdebench_metrics(layout(pred), layout(truth), initial_step=0)
     return {
         **full,

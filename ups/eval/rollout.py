@@ -20,10 +20,12 @@ class Surrogate:
     operator: LatentOperator
     z_mean: torch.Tensor  # (D,) latent normalisation the operator was trained in
     z_std: torch.Tensor
-    norm: Normaliser  # field normalisation of the task
+    norm: Normaliser  # the task's field normalisation in the autoencoder's units
     task: str
     channels: tuple[str, ...]
     geometry: Geometry  # where the task's values live (a grid, or each sample's points)
+    physical: Normaliser  # the statistics of the physical fields (baselines, TTC scales)
+    scale: np.ndarray | None = None  # (N,) per test trajectory, where `norm.by` is set
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, traj: np.ndarray, step: np.ndarray,
@@ -39,7 +41,8 @@ class Surrogate:
                    else np.repeat(positions[None], len(z[part]), axis=0))
             pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float32))
             u = self.autoencoder.decode(z[part], pos, self.channels, self.task)  # (m, P, C)
-            out.append(self.norm.decode(u).numpy())
+            scale = None if self.scale is None else self.scale[traj[part]]
+            out.append(self.norm.decode(u, scale).numpy())
         return np.concatenate(out)
 
     @torch.no_grad()

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from ups.config import SourceConfig
-from ups.data.datasets import LatentTrajectories, grid_positions
+from ups.data.datasets import grid_positions
 from ups.data.latent import SCORING_SPLIT
 from ups.data.raw import open_raw
 from ups.data.sources import find_raw_files
 from ups.data.store import GridStore, open_store, split_path
-from ups.eval.evaluate import latent_rollout, load_surrogate
+from ups.eval.evaluate import latent_rollout, load_surrogate, scoring_cache
 from ups.eval.metrics import nrmse_per_time
 from ups.eval.rollout import Surrogate, decode_trajectories
 from ups.io import write_json
@@ -130,7 +130,7 @@ def evaluate_superres(ae_ckpt: Path, op_ckpt: Path, latent: Path, raw_dir: Path,
         return result
     model = load_surrogate(ae_ckpt, op_ckpt, latent)
     n = min(max_trajectories, store.n)
-    _, z = latent_rollout(model, LatentTrajectories(latent, "test"), n)
+    _, z = latent_rollout(model, scoring_cache(model, latent), n)
     result.update(superres_metrics(model, z, store, raw_dir, spec, source))
     result["test_trajectories"] = n
     write_json(out, result)

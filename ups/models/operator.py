@@ -9,6 +9,13 @@ Steady tasks (Darcy: coefficient -> solution) have no time step. The same trunk 
 a separate output head, `steady(z_in)`: the latent of the input field (the encoded coefficient)
 maps to the latent of the solution (the "steady prior"). They are conditioned on a learned
 "steady" embedding in place of dt.
+
+Transient tasks with input fields (incompressible NS: a forcing field per trajectory) are
+conditioned on them too: the forcing, encoded into the same latent space by the same encoder,
+enters token by token through its own projection (`force`), added to the state's token features
+before the blocks. Both latents are pooled by the same perceiver queries, so token i of the
+forcing and token i of the state come from the same query; attention then mixes them. The
+projection starts at zero: the forcing's influence is learned from nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ class LatentOperator(nn.Module):
         super().__init__()
         self.cond = Conditioning(n_tasks, n_params, width)
         self.inp = nn.Linear(latent_dim, width)
+        # Zero-initialised without drawing random numbers, so that the other layers start
+        # exactly as before it existed (tasks without input fields train bit for bit the same).
+        self.force = nn.utils.skip_init(nn.Linear, latent_dim, width)
+        nn.init.zeros_(self.force.weight)
+        nn.init.zeros_(self.force.bias)
         self.token_pos = nn.Parameter(torch.randn(tokens, width) * 0.02)
         self.blocks = nn.ModuleList(Block(width, heads, cond_dim=width) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
@@ -59,18 +71,27 @@ class LatentOperator(nn.Module):
         self.steady_out = nn.Linear(width, latent_dim)
 
     def _trunk(self, z: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
-               params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
-        """z (B, L, D) -> conditioned token features (B, L, W)."""
+               params: torch.Tensor, param_mask: torch.Tensor,
+               forcing: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, L, D), forcing latents (B, L, D) or None -> conditioned token features
+        (B, L, W)."""
         c = self.cond(task_ids, dt, params, param_mask)  # (B, W)
         h = self.inp(z) + self.token_pos
+        if forcing is not None:
+            if forcing.shape != z.shape:
+                raise ValueError(f"forcing latents {tuple(forcing.shape)} must match the state's "
+                                 f"{tuple(z.shape)}")
+            h = h + self.force(forcing)
         for block in self.blocks:
             h = block(h, c)
         return self.norm(h)
 
     def forward(self, z: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
-                params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:
-        """z (B, L, D) -> z at the next step (B, L, D)."""
-        return z + self.out(self._trunk(z, task_ids, dt, params, param_mask))
+                params: torch.Tensor, param_mask: torch.Tensor,
+                forcing: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, L, D) -> z at the next step (B, L, D); `forcing`: the latents of the
+        trajectory's input fields (B, L, D), for tasks that have them."""
+        return z + self.out(self._trunk(z, task_ids, dt, params, param_mask, forcing))
 
     def steady(self, z_in: torch.Tensor, task_ids: torch.Tensor, dt: torch.Tensor,
                params: torch.Tensor, param_mask: torch.Tensor) -> torch.Tensor:

@@ -83,6 +83,15 @@ def sync_gradients(model: nn.Module, world: World) -> None:
         offset += n
 
 
+def same_everywhere(value: int, world: World, device: torch.device) -> bool:
+    """Whether every process holds the same `value` (one all-reduce of (v, -v) under MAX)."""
+    if not world.distributed:
+        return True
+    both = torch.tensor([value, -value], dtype=torch.int64, device=device)
+    dist.all_reduce(both, op=dist.ReduceOp.MAX)
+    return int(both[0]) == -int(both[1])
+
+
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()

@@ -27,7 +27,14 @@ from tqdm import tqdm
 from ups.config import TrainConfig
 from ups.io import atomic_file
 from ups.training.checkpoint import save_checkpoint
-from ups.training.distributed import World, barrier, init, sync_gradients, world_from_env
+from ups.training.distributed import (
+    World,
+    barrier,
+    init,
+    same_everywhere,
+    sync_gradients,
+    world_from_env,
+)
 from ups.training.optim import (
     ModelEMA,
     autocast,
@@ -174,6 +181,12 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
     result = TrainResult(best_val, best_step, cfg.steps)
     start = 0
     state = load_resume(resume, key)
+    # Each process keeps its own state file, and a kill can land between two processes' writes:
+    # resume only if every process found the state of the same step, else all start afresh.
+    if not same_everywhere(-1 if state is None else state["step"], world, device):
+        print(f"{phase.name}: the processes' resume states are of different steps (killed "
+              "between their writes); starting afresh", file=sys.stderr)
+        state = None
     if state is not None:
         _restore(state, model, opt, ema, phase)
         best_val, best_step, best_state = state["best_val"], state["best_step"], state["best"]

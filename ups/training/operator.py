@@ -1,13 +1,14 @@
 """The operator phase: one-step and unrolled (rollout) losses in the normalised latent space.
 
 The rollout horizon follows `operator.horizon_schedule` (or `rollout_steps` throughout). Steady
-tasks train the operator's steady head (input-field latent -> solution latent). With a
-decoded-field weight in `operator.losses` (spectral, boundary, conservation, positivity,
-divergence), the frozen autoencoder's decoder maps predicted latents to fields at the task's grid
-points and the priors of `ups.training.priors` act on them; gradients reach the operator through
-the frozen decoder. The references are the decoded true latents, so a training box needs only the
-latent caches and the autoencoder checkpoint, never the converted data. Point-set tasks have no
-grid in their cache and get the latent losses only.
+tasks train the operator's steady head (input-field latent -> solution latent); transient tasks
+with input fields (NS's forcing) get their input-field latents in the conditioning of every step
+(`LatentTrajectories.cond`). With a decoded-field weight in `operator.losses` (spectral,
+boundary, conservation, positivity, divergence), the frozen autoencoder's decoder maps predicted
+latents to fields at the task's grid points and the priors of `ups.training.priors` act on them;
+gradients reach the operator through the frozen decoder. The references are the decoded true
+latents, so a training box needs only the latent caches and the autoencoder checkpoint, never the
+converted data. Point-set tasks have no grid in their cache and get the latent losses only.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from ups.training.losses import horizon_at, weighted_sum
 from ups.training.priors import FieldFrame, field_terms
 
 FIELD_PRIORS = ("spectral", "boundary", "conservation", "positivity", "divergence")
-ADAMW_NAMES = ("inp", "out", "steady_out", "cond.dt")  # input/output projections stay on AdamW
+# Input and output projections stay on AdamW under Muon.
+ADAMW_NAMES = ("inp", "force", "out", "steady_out", "cond.dt")
 
 
 def operator_args(cfg: Config) -> dict:
