@@ -86,3 +86,15 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600):
 
 def stage(name: str, *args: str, cwd: Path, check: bool = False):
     return run([sys.executable, "-m", f"stages.{name}", *args], cwd=cwd, check=check)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Ids of the processes whose command line contains `text` (Linux /proc)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if text in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(pid))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # gone meanwhile
+    return found

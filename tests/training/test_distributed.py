@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from helpers import ROOT, TINY_SIMULATE, tiny_params, write_params
+from helpers import ROOT, TINY_SIMULATE, processes_mentioning, tiny_params, write_params
 
 from ups.config import ConvertConfig
 from ups.data.convert import convert_task
@@ -60,3 +62,32 @@ def test_stage_relaunches_under_torchrun(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "world size 2" in done.stderr
     assert (tmp_path / "ae.pt").is_file()
+
+
+def test_sigterm_to_a_multi_process_stage_stops_its_workers(tmp_path):
+    """torchrun's workers run in their own sessions: the re-launching stage passes SIGTERM on,
+    so stopping the stage stops the training instead of orphaning it."""
+    simulate("burgers1d", TINY_SIMULATE["burgers1d"], tmp_path / "raw", seed=0)
+    convert_task(get_task("burgers1d"), tmp_path / "raw", tmp_path / "conv" / "burgers1d",
+                 ConvertConfig(0.2, 0.2), seed=0)
+    write_params(tmp_path / "params.yaml", tiny_params(tasks=["burgers1d"], autoencoder={
+        "nproc": 2, "steps": 100000, "checkpoint_every": 5}))
+    out, resume = tmp_path / "ae.pt", tmp_path / "resume.pt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train_autoencoder", "--params",
+         str(tmp_path / "params.yaml"), "--data", str(tmp_path / "conv"), "--out", str(out),
+         "--resume", str(resume)],
+        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not Path(f"{resume}.rank1").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert Path(f"{resume}.rank1").exists(), "both workers are training"
+    proc.terminate()
+    assert proc.wait(timeout=60) != 0
+    deadline = time.time() + 30
+    while processes_mentioning(str(out)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not processes_mentioning(str(out)), "a worker outlived the stopped stage"
+    assert not out.exists()
+

@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, TINY_SIMULATE, tiny_params, write_params
+from helpers import ROOT, TINY_SIMULATE, processes_mentioning, tiny_params, write_params
 
 from ups.config import ConvertConfig
 from ups.data.convert import convert_task
@@ -80,17 +79,6 @@ def test_a_resume_state_of_another_configuration_is_ignored(setup, tmp_path):
     assert (tmp_path / "out.pt").exists() and not resume.exists()
 
 
-def kill_all_mentioning(text: str) -> None:
-    """SIGKILL every process whose command line contains `text`."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            if text in cmdline:
-                os.kill(int(pid), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue  # gone meanwhile
-
-
 def test_killed_two_process_training_resumes_and_matches(setup, tmp_path):
     """Under torchrun each process keeps its own resume state; a killed 2-process run resumes
     (every process at the same step) and ends where an uninterrupted one does. States of
@@ -117,7 +105,8 @@ def test_killed_two_process_training_resumes_and_matches(setup, tmp_path):
         time.sleep(0.01)
     # Like a lost machine: the launcher and both training processes die at once (torchrun's
     # workers run in their own sessions, so the launcher's process group is not enough).
-    kill_all_mentioning(str(out))
+    for pid in processes_mentioning(str(out)):
+        os.kill(pid, signal.SIGKILL)
     proc.wait()
     assert all(r.exists() for r in ranks) and not out.exists(), "killed mid-training"
     saved = {r: r.read_bytes() for r in ranks}

@@ -101,14 +101,20 @@ def relaunch(nproc: int, module: str) -> bool:
     """Re-run this stage under torchrun with `nproc` processes on this machine; True if it did.
 
     A stage whose params ask for `nproc` > 1 calls this first: the torchrun children see
-    UPS_TORCHRUN and train; the parent waits and exits with their status."""
+    UPS_TORCHRUN and train; the parent waits and exits with their status. SIGTERM and SIGINT
+    sent to the parent are passed on to torchrun, which stops its workers (they run in their
+    own sessions and would otherwise train on, orphaned)."""
     if nproc <= 1 or os.environ.get(LAUNCHED) or "WORLD_SIZE" in os.environ:
         return False
+    import signal
     import subprocess
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", "-m", module, *sys.argv[1:]]
-    code = subprocess.call(cmd, env=dict(os.environ, **{LAUNCHED: "1"}))
+    proc = subprocess.Popen(cmd, env=dict(os.environ, **{LAUNCHED: "1"}))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: proc.send_signal(number))
+    code = proc.wait()
     if code:
         sys.exit(code)
     return True
