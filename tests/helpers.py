@@ -98,3 +98,32 @@ def processes_mentioning(text: str) -> list[int]:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue  # gone meanwhile
     return found
+
+
+def tiny_burgers(root: Path) -> Path:
+    """Tiny burgers1d raw data in `root`/raw, converted into `root`/conv (returned: the folder
+    of converted stores a training stage takes)."""
+    from ups.config import ConvertConfig
+    from ups.data.convert import convert_task
+    from ups.data.simulate import simulate
+    from ups.tasks import get_task
+
+    simulate("burgers1d", TINY_SIMULATE["burgers1d"], root / "raw", seed=0)
+    convert_task(get_task("burgers1d"), root / "raw", root / "conv" / "burgers1d",
+                 ConvertConfig(0.2, 0.2), seed=0)
+    return root / "conv"
+
+
+def save_operator(path: Path, model, args: dict, autoencoder: Path | None, z_mean=None,
+                  z_std=None) -> Path:
+    """An operator checkpoint as `train_operator` writes it: its latent normalisation (default
+    identity) and the md5 of the autoencoder that made the caches (None: a foreign one)."""
+    from ups.io import file_md5
+    from ups.training.checkpoint import save_checkpoint
+
+    dim = args["latent_dim"]
+    extra = {"z_mean": list(map(float, [0.0] * dim if z_mean is None else z_mean)),
+             "z_std": list(map(float, [1.0] * dim if z_std is None else z_std)),
+             "autoencoder_md5": "0" * 32 if autoencoder is None else file_md5(autoencoder)}
+    save_checkpoint(path, model, args, config={}, step=0, extra=extra)
+    return path

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_params
+from helpers import save_operator, tiny_params
 
 from ups.config import config_from_dict
 from ups.data.convert import convert_task
@@ -67,10 +67,8 @@ def test_a_cache_from_another_autoencoder_is_refused(converted, tmp_path):
     torch.manual_seed(1)
     other = AutoEncoder(**autoencoder_args(cfg))
     save_checkpoint(tmp_path / "other.pt", other, autoencoder_args(cfg), config={}, step=0)
-    op = LatentOperator(**operator_args(cfg))
-    save_checkpoint(tmp_path / "op.pt", op, operator_args(cfg), config={}, step=0,
-                    extra={"z_mean": [0.0] * cfg.latent.dim, "z_std": [1.0] * cfg.latent.dim,
-                           "autoencoder_md5": "0" * 32})
+    save_operator(tmp_path / "op.pt", LatentOperator(**operator_args(cfg)), operator_args(cfg),
+                  None)
     with pytest.raises(ValueError, match="made with another autoencoder"):
         load_surrogate(tmp_path / "other.pt", tmp_path / "op.pt", root / "lat3")
 

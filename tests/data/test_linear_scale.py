@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_params
+from helpers import save_operator, tiny_params
 
 from ups.config import config_from_dict
 from ups.data.convert import convert_task
@@ -20,7 +20,6 @@ from ups.data.latent import encode_task
 from ups.data.simulate import simulate
 from ups.data.store import open_store, split_path
 from ups.eval.evaluate import load_surrogate
-from ups.io import file_md5
 from ups.models.autoencoder import AutoEncoder, autoencoder_args
 from ups.models.operator import LatentOperator
 from ups.tasks import get_task
@@ -108,10 +107,8 @@ def test_the_same_coefficient_gives_the_same_training_frame_and_latent_for_every
 
 def test_decoding_multiplies_each_test_samples_beta_back(darcy, tmp_path):
     root, cfg = darcy
-    op = LatentOperator(**operator_args(cfg))
-    save_checkpoint(tmp_path / "op.pt", op, operator_args(cfg), config={}, step=0,
-                    extra={"z_mean": [0.0] * cfg.latent.dim, "z_std": [1.0] * cfg.latent.dim,
-                           "autoencoder_md5": file_md5(root / "ae.pt")})
+    save_operator(tmp_path / "op.pt", LatentOperator(**operator_args(cfg)), operator_args(cfg),
+                  root / "ae.pt")
     model = load_surrogate(root / "ae.pt", tmp_path / "op.pt", root / "lat")
     test = open_store(split_path(root / "lat", "test"))
     assert np.array_equal(model.scale, field_scale(test))

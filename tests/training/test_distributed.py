@@ -9,15 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from helpers import ROOT, TINY_SIMULATE, processes_mentioning, tiny_params, write_params
+from helpers import ROOT, processes_mentioning, tiny_burgers, tiny_params, write_params
 
-from ups.config import ConvertConfig
-from ups.data.convert import convert_task
-from ups.data.simulate import simulate
-from ups.tasks import get_task
 from ups.training.distributed import World, sync_gradients
 
 
@@ -47,15 +44,17 @@ def test_gradients_are_averaged_across_processes(tmp_path):
     assert not torch.equal(r0["before"][0], r1["before"][0])  # the data did differ
 
 
-def test_stage_relaunches_under_torchrun(tmp_path):
-    simulate("burgers1d", TINY_SIMULATE["burgers1d"], tmp_path / "raw", seed=0)
-    convert_task(get_task("burgers1d"), tmp_path / "raw", tmp_path / "conv" / "burgers1d",
-                 ConvertConfig(0.2, 0.2), seed=0)
+@pytest.fixture(scope="module")
+def conv(tmp_path_factory):
+    return tiny_burgers(tmp_path_factory.mktemp("distributed"))
+
+
+def test_stage_relaunches_under_torchrun(conv, tmp_path):
     write_params(tmp_path / "params.yaml",
                  tiny_params(tasks=["burgers1d"], autoencoder={"nproc": 2, "steps": 20}))
     done = subprocess.run(
         [sys.executable, "-m", "stages.train_autoencoder", "--params",
-         str(tmp_path / "params.yaml"), "--data", str(tmp_path / "conv"), "--out",
+         str(tmp_path / "params.yaml"), "--data", str(conv), "--out",
          str(tmp_path / "ae.pt")],
         cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1"),
         capture_output=True, text=True, timeout=300)
@@ -64,18 +63,15 @@ def test_stage_relaunches_under_torchrun(tmp_path):
     assert (tmp_path / "ae.pt").is_file()
 
 
-def test_sigterm_to_a_multi_process_stage_stops_its_workers(tmp_path):
+def test_sigterm_to_a_multi_process_stage_stops_its_workers(conv, tmp_path):
     """torchrun's workers run in their own sessions: the re-launching stage passes SIGTERM on,
     so stopping the stage stops the training instead of orphaning it."""
-    simulate("burgers1d", TINY_SIMULATE["burgers1d"], tmp_path / "raw", seed=0)
-    convert_task(get_task("burgers1d"), tmp_path / "raw", tmp_path / "conv" / "burgers1d",
-                 ConvertConfig(0.2, 0.2), seed=0)
     write_params(tmp_path / "params.yaml", tiny_params(tasks=["burgers1d"], autoencoder={
         "nproc": 2, "steps": 100000, "checkpoint_every": 5}))
     out, resume = tmp_path / "ae.pt", tmp_path / "resume.pt"
     proc = subprocess.Popen(
         [sys.executable, "-m", "stages.train_autoencoder", "--params",
-         str(tmp_path / "params.yaml"), "--data", str(tmp_path / "conv"), "--out", str(out),
+         str(tmp_path / "params.yaml"), "--data", str(conv), "--out", str(out),
          "--resume", str(resume)],
         cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import TINY_SIMULATE as TINY
+from helpers import save_operator
 
 from ups.config import ConvertConfig, LossConfig
 from ups.data.convert import convert_task
@@ -175,7 +176,6 @@ def test_forcing_reaches_the_operator_in_training(caches):
 def test_forcing_reaches_the_evaluation_rollout(converted, caches, tmp_path):
     """Evaluation rolls out with each test trajectory's own forcing latents."""
     from ups.eval.evaluate import latent_rollout, load_surrogate, scoring_cache
-    from ups.io import file_md5
 
     sets, _ = caches
     latent = converted / "latent" / "navier_stokes2d"
@@ -186,9 +186,7 @@ def test_forcing_reaches_the_evaluation_rollout(converted, caches, tmp_path):
     torch.nn.init.normal_(op.out.weight, std=0.1)
     torch.nn.init.normal_(op.force.weight, std=0.5)
     z_mean, z_std = latent_stats([LatentTrajectories(latent, "train")])
-    extra = {"z_mean": z_mean.tolist(), "z_std": z_std.tolist(),
-             "autoencoder_md5": file_md5(converted / "ae.pt")}
-    save_checkpoint(tmp_path / "op.pt", op, args, config={}, step=0, extra=extra)
+    save_operator(tmp_path / "op.pt", op, args, converted / "ae.pt", z_mean, z_std)
     model = load_surrogate(converted / "ae.pt", tmp_path / "op.pt", latent)
     cache = scoring_cache(model, latent)
     n = min(2, len(cache.raw))

@@ -11,20 +11,13 @@ import time
 
 import pytest
 import torch
-from helpers import ROOT, TINY_SIMULATE, processes_mentioning, tiny_params, write_params
-
-from ups.config import ConvertConfig
-from ups.data.convert import convert_task
-from ups.data.simulate import simulate
-from ups.tasks import get_task
+from helpers import ROOT, processes_mentioning, tiny_burgers, tiny_params, write_params
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    simulate("burgers1d", TINY_SIMULATE["burgers1d"], root / "raw", seed=0)
-    convert_task(get_task("burgers1d"), root / "raw", root / "conv" / "burgers1d",
-                 ConvertConfig(0.2, 0.2), seed=0)
+    tiny_burgers(root)
     params = tiny_params(tasks=["burgers1d"], autoencoder={
         "steps": 150, "eval_every": 30, "checkpoint_every": 10, "ema_decay": 0.9,
         "optimizer": "muon"})
