@@ -1,4 +1,7 @@
-"""What every stage CLI shares: a parser with --params, and errors as one clear line."""
+"""What every stage CLI shares: a parser with --params, and errors as one clear line.
+
+It imports no config: each stage loads the params sections it reads (`ups.data.config` for the
+data stages, `ups.config` for the rest), so DVC re-runs it only when those change."""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
-from ups.config import Config, load_config
 
 
 def parser(description: str, params: bool = True) -> argparse.ArgumentParser:
@@ -38,10 +39,6 @@ def surrogate_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent", required=True, type=Path,
                    help="the task's latent cache folder (it carries the test split it is scored "
                         "against)")
-
-
-def config(args: argparse.Namespace) -> Config:
-    return load_config(args.params)
 
 
 def run(main: Callable[[], object]) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import parser, run
+from ups.data.config import load_data_config
 from ups.data.convert import convert_task
 from ups.data.sources import pdebench_files
 from ups.tasks import get_task
@@ -30,7 +31,7 @@ def main() -> None:
                             "(or params' sources.<task>.files)")
     p.add_argument("--out", required=True, type=Path, help="folder for the converted store")
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_data_config(args.params)
     spec, source = get_task(args.task), cfg.source(args.task)
     files = pdebench_files(spec, args.pdebench_root, source.files) if args.pdebench_root else None
     convert_task(spec, args.raw, args.out, cfg.convert, cfg.seed, source, files)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import parser, run
+from ups.config import load_config
 from ups.training.corrector import distill
 
 
@@ -20,7 +21,7 @@ def main() -> None:
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write")
     p.add_argument("--live", default=None, help="dvclive folder for curves (optional)")
     args = p.parse_args()
-    distill(config(args), args.latent, args.operator, args.teacher, args.out, args.live)
+    distill(load_config(args.params), args.latent, args.operator, args.teacher, args.out, args.live)
 
 
 if __name__ == "__main__":

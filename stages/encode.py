@@ -9,7 +9,7 @@ from ups.data.latent import encode_task
 
 
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, params=False)  # the checkpoint carries everything encoding needs
     p.add_argument("task", help="task name (checked against the store)")
     p.add_argument("--autoencoder", required=True, type=Path, help="autoencoder checkpoint")
     p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")

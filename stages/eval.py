@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run, surrogate_inputs
+from stages._cli import parser, run, surrogate_inputs
+from ups.config import load_config
 from ups.eval.evaluate import evaluate_task
 from ups.eval.variants import Variants
 
@@ -22,7 +23,7 @@ def main() -> None:
                    help="consistency-distilled corrector checkpoint")
     p.add_argument("--fno", type=Path, default=None, help="the task's FNO baseline checkpoint")
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_config(args.params)
     variants = Variants(cfg.corrector, args.diffusion, args.consistency, args.fno, cfg.seed)
     evaluate_task(args.autoencoder, args.operator, args.latent, cfg.eval,
                   args.metrics, args.plots, variants)

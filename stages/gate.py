@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import parser, run
+from ups.config import load_config
 from ups.eval.proxy import run_proxy_gate
 
 
@@ -20,7 +21,8 @@ def main() -> None:
     p.add_argument("--operator", required=True, type=Path, help="operator checkpoint")
     p.add_argument("--out", required=True, type=Path, help="gate figures (JSON) to write")
     args = p.parse_args()
-    result = run_proxy_gate(config(args), args.latent, args.autoencoder, args.operator, args.out)
+    result = run_proxy_gate(load_config(args.params), args.latent, args.autoencoder,
+                            args.operator, args.out)
     print("proxy gate: " + ("passed" if result["passed"] else "FAILED (continuing: "
                             "gates.proxy.continue_on_fail)"))
 

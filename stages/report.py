@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import parser, run
+from ups.config import load_config
 from ups.eval.report import Judging, write_report
 
 
@@ -30,7 +31,7 @@ def main() -> None:
     p.add_argument("--decision", type=Path, default=None,
                    help="promotion decision JSON to write (needs --proxy-gate, --champion)")
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_config(args.params)
     given = [args.proxy_gate, args.champion, args.decision]
     if any(given) and not all(given):
         raise ValueError("--proxy-gate, --champion and --decision go together")

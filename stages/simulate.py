@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run
+from stages._cli import parser, run
+from ups.data.config import load_data_config
 from ups.data.simulate import simulate
 from ups.data.sources import write_source_record
 from ups.io import atomic_dir
@@ -19,7 +20,7 @@ def main() -> None:
     p.add_argument("task", help="task name, e.g. burgers1d")
     p.add_argument("--out", required=True, type=Path, help="folder for the raw files")
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_data_config(args.params)
     spec = get_task(args.task)
     source = cfg.source(args.task)
     if source.kind == "pdebench":

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run, surrogate_inputs
-from ups.config import SourceConfig
+from stages._cli import parser, run, surrogate_inputs
+from ups.config import SourceConfig, load_config
 from ups.eval.superres import evaluate_superres
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     p.add_argument("--raw", required=True, type=Path, help="the task's raw data folder")
     p.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_config(args.params)
     evaluate_superres(args.autoencoder, args.operator, args.latent, args.raw,
                       cfg.sources.get(args.task, SourceConfig()), cfg.eval.max_trajectories,
                       args.out)

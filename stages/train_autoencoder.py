@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run, training_outputs
+from stages._cli import parser, run, training_outputs
+from ups.config import load_config
 from ups.training.autoencoder import train_autoencoder
 from ups.training.distributed import relaunch
 
@@ -15,9 +16,10 @@ def main() -> None:
                    help="folder holding one converted store per task (data/converted)")
     training_outputs(p)
     args = p.parse_args()
-    if relaunch(config(args).autoencoder.nproc, "stages.train_autoencoder"):  # under torchrun
+    nproc = load_config(args.params).autoencoder.nproc
+    if relaunch(nproc, "stages.train_autoencoder"):  # nproc > 1: under torchrun
         return
-    train_autoencoder(config(args), args.data, args.out, args.live, resume=args.resume)
+    train_autoencoder(load_config(args.params), args.data, args.out, args.live, resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run, training_outputs
+from stages._cli import parser, run, training_outputs
+from ups.config import load_config
 from ups.tasks import get_task
 from ups.training.checkpoint import save_disabled
 from ups.training.fno import train_fno
@@ -20,7 +21,7 @@ def main() -> None:
     p.add_argument("--data", required=True, type=Path, help="the task's converted store folder")
     training_outputs(p)
     args = p.parse_args()
-    cfg = config(args)
+    cfg = load_config(args.params)
     fno, spec = cfg.baselines.fno, get_task(args.task)
     if not fno.enabled or spec.kind != "grid":
         save_disabled(args.out, "baselines.fno.enabled is false" if not fno.enabled else

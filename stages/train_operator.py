@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages._cli import config, parser, run, training_outputs
+from stages._cli import parser, run, training_outputs
+from ups.config import load_config
 from ups.training.distributed import relaunch
 from ups.training.operator import train_operator
 
@@ -18,9 +19,10 @@ def main() -> None:
                    help="the autoencoder checkpoint that made the caches: its frozen decoder "
                         "serves the decoded-field loss terms (`operator.losses`)")
     args = p.parse_args()
-    if relaunch(config(args).operator.nproc, "stages.train_operator"):  # nproc > 1: under torchrun
+    nproc = load_config(args.params).operator.nproc
+    if relaunch(nproc, "stages.train_operator"):  # nproc > 1: under torchrun
         return
-    train_operator(config(args), args.latent, args.out, args.live, args.autoencoder,
+    train_operator(load_config(args.params), args.latent, args.out, args.live, args.autoencoder,
                    resume=args.resume)
 
 

@@ -45,13 +45,39 @@ def test_committed_params_load():
     ("autoencoder.precision", "fp16", "autoencoder.precision must be 'fp32', 'bf16' or 'auto'"),
     ("operator.ema_decay", 1.0, "operator.ema_decay must be in [0, 1)"),
     ("operator.losses", {"spectral": -1.0}, "operator.losses.spectral must be >= 0"),
-    ("operator.horizon_schedule", [[5, 1]], "operator.horizon_schedule: horizon schedule starts"),
-    ("autoencoder.task_schedule", [[0, 0]], "autoencoder.task_schedule: horizon schedule entry 0"),
+    ("operator.horizon_schedule", [[5, 1]], "operator.horizon_schedule: schedule starts"),
+    ("autoencoder.task_schedule", [[0, 0]], "autoencoder.task_schedule: schedule entry 0"),
     ("operator.task_weights", "loss", "operator.task_weights must be 'uniform', 'size' or"),
 ])
 def test_bad_values_name_the_key(path, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         config_from_dict(with_change(path, value))
+
+
+@pytest.mark.parametrize("path", ["autoencoder.lr", "operator.weight_decay",
+                                  "corrector.sigma_max", "gates.proxy.max_nrmse",
+                                  "operator.losses.spectral", "convert.val_fraction"])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "inf", "nan"])
+def test_non_finite_numbers_are_refused_naming_the_key(path, value):
+    """`lr: .inf` would train a model of NaNs; `-S x=nan` arrives as a string."""
+    with pytest.raises(ConfigError, match=re.escape(f"{path} must be a finite number")):
+        config_from_dict(with_change(path, value))
+
+
+def test_data_stages_read_only_the_data_sections(tmp_path):
+    """simulate and convert load the data sections alone: a typo in a training section is the
+    training stages' to refuse, and their code does not import the training config."""
+    from ups.data.config import load_data_config
+
+    params = with_change("operator.lrr", 1.0)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    cfg = load_data_config(tmp_path / "p.yaml")
+    assert cfg.tasks == tuple(PARAMS["tasks"]) and cfg.convert.test_fraction == 0.1
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['lrr'\] in operator"):
+        load_config(tmp_path / "p.yaml")
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(with_change("convert.split", "random")))
+    with pytest.raises(ConfigError, match="p.yaml: params: convert.split must be"):
+        load_data_config(tmp_path / "p.yaml")
 
 
 def test_unknown_key_is_rejected_with_the_section_named():

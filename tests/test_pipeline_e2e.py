@@ -69,6 +69,22 @@ def test_second_repro_runs_nothing(repo):
     assert "up to date" in out.lower()
 
 
+def test_training_code_edits_leave_the_data_stages_up_to_date(repo):
+    """A loss or a training knob's definition changes: training re-runs, but never simulate,
+    convert or encode (with a PDEBench source, convert re-reads terabytes)."""
+    edited = [repo / "ups/training/losses.py", repo / "ups/config.py"]
+    originals = [p.read_text() for p in edited]
+    try:
+        for p in edited:
+            p.write_text(p.read_text() + "# edited\n")
+        status = json.loads(run(["dvc", "status", "--json"], repo).stdout)
+    finally:
+        for p, text in zip(edited, originals):
+            p.write_text(text)
+    assert not any(s.startswith(("simulate@", "convert@", "encode@")) for s in status), status
+    assert {"train_autoencoder", "train_operator"} <= set(status), status
+
+
 def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline results"], repo)

@@ -84,3 +84,23 @@ def test_non_uniform_time_axis_is_refused():
     assert uniform_dt(np.linspace(0, 1, 5), "t") == pytest.approx(0.25)
     with pytest.raises(ValueError, match="not uniform"):
         uniform_dt(np.array([0.0, 0.1, 0.3]), "t")
+
+
+def test_a_diverged_checkpoint_is_refused_and_no_non_finite_latent_is_written(converted,
+                                                                             tmp_path):
+    """A checkpoint holding NaN is refused by name; one whose latents overflow float16 stops
+    the encoding, and neither leaves a cache behind."""
+    root, cfg = converted
+    ae = AutoEncoder(**autoencoder_args(cfg))
+    with torch.no_grad():
+        ae.encoder.out.weight[0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", ae, autoencoder_args(cfg), config={}, step=0)
+    with pytest.raises(ValueError, match=r"nan.pt: weight 'encoder.out.weight' holds NaN"):
+        encode_task("advection1d", tmp_path / "nan.pt", root / "conv", tmp_path / "lat")
+    with torch.no_grad():
+        ae.encoder.out.weight[0, 0] = 0.0
+        ae.encoder.out.weight.mul_(1e6)  # finite weights, latents beyond float16's 65504
+    save_checkpoint(tmp_path / "big.pt", ae, autoencoder_args(cfg), config={}, step=0)
+    with pytest.raises(ValueError, match="non-finite float16 latents"):
+        encode_task("advection1d", tmp_path / "big.pt", root / "conv", tmp_path / "lat")
+    assert not (tmp_path / "lat").exists()

@@ -18,7 +18,8 @@ from ups.tasks import get_task
 
 
 def summary(run="r2", **rollout):
-    return {"run": run, "mean": {"nrmse_rollout": sum(rollout.values()) / len(rollout)},
+    mean = sum(v or 0.0 for v in rollout.values()) / len(rollout)
+    return {"run": run, "mean": {"nrmse_rollout": mean},
             "tasks": {t: {"nrmse_rollout": v} for t, v in rollout.items()}}
 
 
@@ -125,3 +126,30 @@ def test_a_damaged_champion_record_is_named(tmp_path):
     (tmp_path / "c.json").write_text("{}")
     with pytest.raises(ValueError, match="c.json: not a champion record"):
         load(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
+def test_missing_or_non_finite_figures_fail_every_gate_and_the_promotion(bad):
+    """`nan > threshold` is False: a diverged run must fail by name, not pass."""
+    proxy = ProxyGateConfig(max_nrmse=1.0)
+    (why,) = proxy_verdict("burgers1d", {"nrmse_short_rollout": bad,
+                                         "persistence_nrmse_short_rollout": 0.8}, proxy)
+    assert why.startswith("burgers1d: short-rollout nRMSE is ") and "diverged" in why
+    if bad is not None:  # None is a steady task's persistence: no comparison, no failure
+        (why,) = proxy_verdict("burgers1d", {"nrmse_short_rollout": 0.1,
+                                             "persistence_nrmse_short_rollout": bad}, proxy)
+        assert "persistence's short-rollout nRMSE is" in why
+    verdict = full_gate({"a": {"nrmse_rollout": bad}, "b": {"nrmse_rollout": 0.1}},
+                        FullGateConfig())
+    assert not verdict["passed"] and verdict["tasks"]["b"]["passed"]
+    assert "a: rollout nRMSE is" in verdict["tasks"]["a"]["reasons"][0]
+    if bad is not None:  # None: the task has no such check
+        verdict = full_gate({"a": {"nrmse_rollout": 0.1, "physics_divergence": bad}},
+                            FullGateConfig())
+        assert verdict["tasks"]["a"]["reasons"] == [f"a: divergence is {bad} (not a finite "
+                                                    "number): the run diverged or did not "
+                                                    "score it"]
+    for champion in (None, {"run": "r1", "tasks": {"a": 0.5, "b": 0.5}}):
+        decision = decide(summary(a=bad, b=0.1), PASSED, champion)
+        assert not decision["promote"], champion
+        assert any(r.startswith("a: rollout nRMSE is") for r in decision["reasons"])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from helpers import copy_project, stage, tiny_params, write_params
+from helpers import copy_project, stage, tiny_burgers, tiny_params, write_params
 
 STAGES = ["simulate", "convert", "train_autoencoder", "encode", "train_operator", "gate",
           "train_diffusion", "distill", "train_fno", "eval", "superres", "report", "leaderboard",
           "promote", "remote"]
-NO_PARAMS = {"leaderboard", "promote", "remote"}  # commands that read no parameters
+NO_PARAMS = {"encode", "leaderboard", "promote", "remote"}  # commands that read no parameters
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,21 @@ def test_non_positive_latent_dim_fails_before_work(project, tmp_path):
     assert proc.returncode == 1
     assert "latent.dim must be a positive integer, got 0" in proc.stderr
     assert not (project / "models/ae.pt").exists()
+
+
+def test_a_diverging_training_stage_exits_1_and_writes_no_checkpoint(project, tmp_path):
+    """lr 1e30 is finite, so the params pass; the loop stops at the first non-finite loss."""
+    params = tmp_path / "diverge.yaml"
+    write_params(params, tiny_params(tasks=["burgers1d"], autoencoder={
+        "steps": 20, "batch_size": 4, "lr": 1e30, "warmup_steps": 0, "eval_every": 10,
+        "num_queries": 16}))
+    proc = stage("train_autoencoder", "--data", str(tiny_burgers(tmp_path)), "--out",
+                 str(tmp_path / "ae.pt"), "--params", str(params), cwd=project)
+    assert proc.returncode == 1, proc.stderr
+    assert "autoencoder: loss nan at step" in proc.stderr or \
+        "autoencoder: loss inf at step" in proc.stderr, proc.stderr
+    assert "last finite loss" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "ae.pt").exists()
 
 
 def test_missing_raw_files_name_the_folder_and_patterns(project):

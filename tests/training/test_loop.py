@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ups.config import TrainConfig
-from ups.training.loop import Phase, lr_at, train
+from ups.training.loop import Diverged, Phase, lr_at, train, train_and_save
 
 
 class Recorder:
@@ -75,3 +76,21 @@ def test_learning_rate_schedule_warms_up_then_decays():
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10)
     assert lr_at(0, cfg) == 0.1 and lr_at(9, cfg) == 1.0
     assert lr_at(50, cfg) < 1.0 and abs(lr_at(99, cfg) - 0.1) < 0.01
+
+
+def test_a_diverging_run_stops_naming_phase_step_and_last_finite_loss(tmp_path):
+    """lr 1e30: the weights blow up after the first step; training stops at once (not after
+    `steps` steps of NaN) and no checkpoint appears under its name."""
+    with pytest.raises(Diverged, match=r"^toy: loss (nan|inf) at step 1; last finite loss "
+                                       r"[0-9.e+-]+ at step 0\. Training diverged: lower"):
+        train_and_save(regression_phase(), TrainConfig(steps=40, lr=1e30, warmup_steps=0,
+                                                       eval_every=20),
+                       tmp_path / "m.pt", model_args={}, config={}, live_dir=None)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_nan_validation_figure_stops_training():
+    phase = regression_phase()
+    phase.validate = lambda m: float("nan")
+    with pytest.raises(Diverged, match="toy: the validation figure is nan at step 9"):
+        train(phase, TrainConfig(steps=20, lr=0.01, warmup_steps=0, eval_every=10))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ups.config import ConvertConfig, SourceConfig
+from ups.data.config import ConvertConfig, SourceConfig
 from ups.data.pdebench import NonFiniteError, RawDataError, TrajectoryReader
 from ups.data.raw import open_raw
 from ups.data.sources import find_raw_files

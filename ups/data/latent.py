@@ -70,7 +70,13 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
             steps = np.arange(s, s + len(frames))
             pos = torch.from_numpy(np.ascontiguousarray(geometry.at(np.full(len(steps), i),
                                                                     steps)))  # (b, P, 3)
-            z[i, s:s + len(frames)] = model.encode(pos, frames, channels, store.task).numpy()
+            latent = model.encode(pos, frames, channels, store.task).numpy().astype(np.float16)
+            if not np.isfinite(latent).all():  # NaN, or beyond float16's range (65504)
+                raise ValueError(f"{store.path}: trajectory {i}, frames {s}-{s + len(frames) - 1}"
+                                 f" ({role}): the encoder gives non-finite float16 latents "
+                                 f"(max |z| {np.nanmax(np.abs(latent.astype(np.float32)))}); "
+                                 "no cache was written")
+            z[i, s:s + len(frames)] = latent
     z.flush()
     return z.shape
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ups.config import SourceConfig
+from ups.data.config import SourceConfig
 from ups.data.pdebench import RawDataError
 from ups.io import write_json
 from ups.tasks import TaskSpec

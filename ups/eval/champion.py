@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from ups.eval.gates import finite, not_finite
 from ups.io import read_json, write_json
 
 FIGURE = "nrmse_rollout"
@@ -39,14 +40,17 @@ def decide(summary: dict, gates: dict, champion: dict | None) -> dict:
     for task, verdict in gates.get("full", {}).get("tasks", {}).items():
         reasons += [f"full gate: {r}" for r in verdict["reasons"]]
     run = {t: m.get(FIGURE) for t, m in summary["tasks"].items()}
+    # A NaN compares False with everything: without this a diverged run would be promoted.
+    reasons += [not_finite(t, "rollout nRMSE", v) for t, v in run.items() if not finite(v)]
+    run = {t: v for t, v in run.items() if finite(v)}
     compared: dict[str, dict] = {}
     if champion is not None:
         for task, best in champion["tasks"].items():
             mine = run.get(task)
             compared[task] = {"run": mine, "champion": best}
-            if mine is None:
+            if mine is None and task not in summary["tasks"]:
                 reasons.append(f"{task}: the champion was scored on it, this run was not")
-            elif mine > best:
+            elif mine is not None and mine > best:
                 reasons.append(f"{task}: rollout nRMSE {mine:.4g} is worse than the champion's "
                                f"{best:.4g}")
         shared = [t for t in champion["tasks"] if run.get(t) is not None]

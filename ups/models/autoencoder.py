@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ups.config import Config
 from ups.models.decoder import Decoder
 from ups.models.encoder import Encoder
 from ups.tasks import FIELD_VOCAB, TASK_NAMES, get_task
+
+if TYPE_CHECKING:  # a type only: encoding a cache needs no params (nor DVC deps on them)
+    from ups.config import Config
 
 
 class AutoEncoder(nn.Module):

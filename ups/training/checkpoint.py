@@ -42,6 +42,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def build_from_checkpoint(path: str | Path, cls: type[nn.Module]) -> tuple[nn.Module, dict]:
     """Rebuild `cls(**model_args)` and load its weights; returns (model in eval mode, ckpt)."""
     ckpt = load_checkpoint(path)
+    for name, tensor in ckpt["model"].items():  # a diverged model must not produce outputs
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path}: weight {name!r} holds NaN or infinite values (a diverged "
+                             "training run); retrain it with a lower lr")
     model = cls(**ckpt["model_args"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt

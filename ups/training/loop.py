@@ -195,6 +195,7 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
         print(f"{phase.name}: resumed from {resume} at step {start}", file=sys.stderr)
     wait = compute = 0.0
     samples = 0
+    last_finite: tuple[int, float] | None = None  # (step, loss): named when training diverges
     bar = tqdm(range(start, cfg.steps), desc=phase.name, file=sys.stderr, disable=None,
                initial=start, total=cfg.steps)
     for step in bar:
@@ -214,6 +215,8 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
         t2 = time.perf_counter()
         sync_gradients(model, world)  # every process takes the same averaged step
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        # After the all-reduce: a NaN on one process reaches every process's norm, so all stop.
+        last_finite = _check_finite(phase.name, step, loss, grad_norm, last_finite)
         opt.step()
         if ema is not None:
             ema.update(model, step)
@@ -231,6 +234,9 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
         if world.main and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
             with ema.applied(model) if ema is not None else contextlib.nullcontext():
                 val, per_task = _validated(phase.validate(model))
+                if not math.isfinite(val) or not _weights_finite(model):
+                    raise Diverged(f"{phase.name}: the validation figure is {val} at step "
+                                   f"{step}{_weights_note(model)}; {_last(last_finite)}")
                 if val < best_val:
                     best_val, best_step = val, step
                     best_state = copy.deepcopy(model.state_dict())
@@ -241,7 +247,11 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
                 torch.save({"fingerprint": key, "step": step, **_snapshot(model, opt, ema, phase),
                             "best_val": best_val, "best_step": best_step, "best": best_state,
                             "history": result.history}, tmp)
-    if best_state is not None:
+    if best_state is None:  # no validation ran: the final weights are the ones saved
+        if not _weights_finite(model):
+            raise Diverged(f"{phase.name}: the final weights are not finite; "
+                           f"{_last(last_finite)}")
+    else:
         model.load_state_dict(best_state)
     model.to("cpu")  # checkpoints and evaluation load on CPU
     result.best_val, result.best_step = best_val, best_step
@@ -273,6 +283,37 @@ def train_and_save(phase: Phase, cfg: TrainConfig, out: Path, *, model_args: dic
         resume_path(resume, world).unlink(missing_ok=True)
     barrier(world)
     return result
+
+
+class Diverged(ValueError):
+    """Training produced a non-finite loss, gradient, weight or validation figure. Nothing is
+    saved: the stage exits 1 with this message and no checkpoint appears under its name."""
+
+
+def _check_finite(name: str, step: int, loss: torch.Tensor, grad_norm: torch.Tensor,
+                  last: tuple[int, float] | None) -> tuple[int, float]:
+    """The (step, loss) just seen if loss and gradient norm are finite; else `Diverged`."""
+    value, norm = float(loss.detach()), float(grad_norm)
+    if not (math.isfinite(value) and math.isfinite(norm)):
+        what = f"loss {value}" if not math.isfinite(value) else f"gradient norm {norm}"
+        raise Diverged(f"{name}: {what} at step {step}; {_last(last)}")
+    return step, value
+
+
+def _last(last: tuple[int, float] | None) -> str:
+    where = ("no step was finite" if last is None
+             else f"last finite loss {last[1]:.6g} at step {last[0]}")
+    return (f"{where}. Training diverged: lower the phase's lr (or warm it up longer, clip "
+            "harder); nothing was saved")
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.state_dict().values()
+               if p.is_floating_point())
+
+
+def _weights_note(model: nn.Module) -> str:
+    return "" if _weights_finite(model) else " and the weights hold non-finite values"
 
 
 def _validated(out: float | tuple[float, dict[str, float]]) -> tuple[float, dict[str, float]]:

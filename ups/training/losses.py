@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ups.config import check_schedule
+
 # ---------------------------------------------------------------------------------------------
 # Spectral loss
 # ---------------------------------------------------------------------------------------------
@@ -269,29 +271,6 @@ def weighted_sum(terms: dict[str, tuple[float, Callable[[], Tensor]]]
     return (torch.zeros(()) if total is None else total), parts
 
 
-def check_horizon_schedule(schedule: Sequence[Sequence[int]]) -> None:
-    """Raise ValueError naming the problem unless `schedule` is a valid horizon schedule.
-
-    Valid: a non-empty list of [start_step, horizon] integer pairs, the first starting at 0,
-    starts strictly increasing, every horizon >= 1.
-    """
-    if len(schedule) == 0:
-        raise ValueError("horizon schedule is empty; expected [[0, h0], [start, h], ...]")
-    for i, entry in enumerate(schedule):
-        if len(entry) != 2 or not all(_is_int(v) for v in entry):
-            raise ValueError(f"horizon schedule entry {i} is {entry!r}; expected a pair of "
-                             "integers [start_step, horizon]")
-        if entry[1] < 1:
-            raise ValueError(f"horizon schedule entry {i} has horizon {entry[1]}; must be >= 1")
-    if schedule[0][0] != 0:
-        raise ValueError(f"horizon schedule starts at step {schedule[0][0]}; the first entry "
-                         "must start at step 0")
-    for i in range(1, len(schedule)):
-        if schedule[i][0] <= schedule[i - 1][0]:
-            raise ValueError(f"horizon schedule is not sorted by start: entry {i} starts at "
-                             f"{schedule[i][0]}, after {schedule[i - 1][0]}")
-
-
 def horizon_at(step: int, schedule: Sequence[Sequence[int]]) -> int:
     """The unrolled-rollout horizon in force at `step`.
 
@@ -300,12 +279,9 @@ def horizon_at(step: int, schedule: Sequence[Sequence[int]]) -> int:
     teaches stability once single steps are good. `schedule` is [[start_step, horizon], ...]
     sorted by start, e.g. [[0, 1], [500, 2], [1000, 4]]: horizon 2 for steps 500..999.
     """
-    check_horizon_schedule(schedule)
+    check_schedule([list(p) for p in schedule])
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
     starts = [start for start, _ in schedule]
     return int(schedule[bisect.bisect_right(starts, step) - 1][1])
 
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
