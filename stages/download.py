@@ -6,7 +6,8 @@ Example (a PDEBench checkout provides the list):
 
 Files land under ROOT/<Path>/<Filename> as the official downloader leaves them; a file appears
 under its final name only after its MD5 matches. Re-running skips verified files and resumes
-partial ones.
+partial ones: a file whose retries are spent keeps its `<name>.part`, and the next run asks the
+server only for the rest (an HTTP Range request).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ def main() -> None:
                    help="PDEBench group (PDE column, e.g. burgers, 2d_cfd); repeatable")
     p.add_argument("--file", action="append", default=[],
                    help="only this file name (repeatable); default: all files of the groups")
-    p.add_argument("--retries", type=int, default=4, help="retries per file (default 4)")
+    p.add_argument("--retries", type=int, default=4,
+                   help="retries per file (default 4); a file that still fails keeps its partial "
+                        "download for the next run to resume")
     args = p.parse_args()
     if not args.group and not args.file:
         p.error("choose at least one --group or --file")
+    if args.retries < 0:
+        p.error(f"--retries is {args.retries}; expected 0 or more")
     unique, duplicates = select(read_url_list(args.urls), args.group, args.file)
     for dup in duplicates:
         print(f"skipping {dup.filename}: byte-identical (same MD5) to another selected file",

@@ -65,7 +65,9 @@ def dvc_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
     for k, v in B2_ENV.items():
         env.setdefault(k, v)
-    env.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata probe stalls
+    # For the dvc subprocesses, which read their environment: no instance-metadata probe stalls.
+    # UPS's own botocore sessions read os.environ instead; `_session` configures them.
+    env.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     return env
 
 
@@ -98,19 +100,56 @@ def committed_secrets(root: Path) -> list[str]:
     return [k for k in SECRET_KEYS if re.search(rf"^\s*{k}\s*=", text, re.MULTILINE)]
 
 
-def _client(remote: Remote, environ: dict[str, str]):
-    """An S3 client for `remote` (botocore, which dvc-s3 brings) and the key ID it uses;
-    environment keys win over a profile."""
-    import botocore.session
-    from botocore.config import Config
+def _metadata_profile(session) -> str | None:
+    """The profile, the session's or one it takes its source keys from, whose role is assumed
+    with keys from the EC2 instance metadata (`credential_source = Ec2InstanceMetadata`)."""
+    profiles = session.full_config.get("profiles", {})
+    name, seen = session.get_config_variable("profile") or "default", set()
+    while name in profiles and name not in seen:
+        seen.add(name)
+        if profiles[name].get("credential_source") == "Ec2InstanceMetadata":
+            return name
+        name = profiles[name].get("source_profile")
+    return None
 
-    env = dvc_env(environ)
+
+def _session(remote: Remote, env: dict[str, str]):
+    """A botocore session for `remote` that never asks the EC2 instance-metadata service
+    (169.254.169.254): B2 keys come from the environment or a profile, and off EC2 the probe
+    only stalls a check that has none. AWS_EC2_METADATA_DISABLED cannot do this here, since
+    botocore reads it from os.environ, not from `env`; so the session drops the metadata
+    credential provider, refuses a profile that sources its keys there, and never uses the
+    "auto" defaults mode, which asks the metadata service for the region. Environment keys win
+    over a profile."""
+    import botocore.session
+
     session = botocore.session.Session(profile=remote.profile or env.get("AWS_PROFILE"))
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         session.set_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
                                 env.get("AWS_SESSION_TOKEN"))
+        return session  # the provider chain is never consulted
+    session.get_component("credential_provider").remove("iam-role")
+    profile = _metadata_profile(session)
+    if profile:
+        raise RemoteError(f"remote {remote.name!r}: AWS profile {profile!r} takes its keys from "
+                          "the EC2 instance metadata (credential_source = Ec2InstanceMetadata), "
+                          "which UPS never asks: give the profile B2 keys, or export "
+                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    return session
+
+
+def _client(remote: Remote, environ: dict[str, str]):
+    """An S3 client for `remote` (botocore, which dvc-s3 brings) and the key ID it uses;
+    environment keys win over a profile; no instance-metadata request (see `_session`)."""
+    from botocore.config import Config
+
+    env = dvc_env(environ)
     try:
+        session = _session(remote, env)
         credentials = session.get_credentials()
+        auto = str(session.get_config_variable("defaults_mode")).lower() == "auto"
+    except RemoteError:
+        raise
     except Exception as err:  # ProfileNotFound and friends
         raise RemoteError(f"remote {remote.name!r}: {err}") from None
     if credentials is None:
@@ -118,9 +157,12 @@ def _client(remote: Remote, environ: dict[str, str]):
             f"no credentials for remote {remote.name!r} ({remote.url}): export "
             "AWS_ACCESS_KEY_ID=<B2 keyID> AWS_SECRET_ACCESS_KEY=<B2 applicationKey>, or name an "
             "AWS profile (export AWS_PROFILE=NAME)")
+    # "auto" picks its defaults by asking the metadata service for the region; off EC2 it
+    # ends at "standard", so that is what it gets without asking.
+    mode = {"defaults_mode": "standard"} if auto else {}
     config = Config(request_checksum_calculation=env["AWS_REQUEST_CHECKSUM_CALCULATION"],
                     response_checksum_validation=env["AWS_RESPONSE_CHECKSUM_VALIDATION"],
-                    retries={"max_attempts": 2}, connect_timeout=10, read_timeout=60)
+                    retries={"max_attempts": 2}, connect_timeout=10, read_timeout=60, **mode)
     client = session.create_client("s3", endpoint_url=remote.endpoint,
                                    region_name=remote.region, config=config)
     return client, credentials.access_key

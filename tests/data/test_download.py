@@ -14,8 +14,9 @@ from ups.data.download import DownloadError, download, read_url_list, select
 
 
 class Server(http.server.ThreadingHTTPServer):
-    """Serves `files` (name -> bytes) with Range support; `cut[name]` breaks the first transfer
-    of that file after so many bytes (an interrupted download)."""
+    """Serves `files` (name -> bytes) with Range support (416 past the end, as real servers
+    answer); `cut[name]` breaks the first transfer of that file after so many bytes (the
+    connection drops: an interrupted download)."""
 
     def __init__(self, files: dict[str, bytes]):
         self.files, self.cut, self.requests = files, {}, []
@@ -36,6 +37,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         start = 0
         if self.headers.get("Range"):
             start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
@@ -52,7 +56,7 @@ def server():
     rng = __import__("numpy").random.default_rng(0)
     files = {f"f{i}.h5": rng.bytes(300_000 + i) for i in range(3)}
     srv = Server(files)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)  # quick stop
     thread.start()
     yield srv
     srv.shutdown()
@@ -95,6 +99,35 @@ def test_interrupted_transfer_resumes_with_a_range_request(tmp_path, server):
     download(entries, tmp_path / "root", sleep=lambda s: None)
     assert (tmp_path / "root/2D/shallow-water" / name).read_bytes() == server.files[name]
     assert server.requests == [(name, None), (name, "bytes=100000-")]
+
+
+def test_a_download_that_fails_keeps_its_part_and_the_next_run_resumes_it(tmp_path, server):
+    name = "f2.h5"
+    server.cut[name] = 120_000  # the connection drops after 120 kB; no retry is left
+    csv = url_list(tmp_path, server, [("swe", name, "2D/shallow-water/", md5(server.files[name]))])
+    entries, _ = select(read_url_list(csv), ["swe"])
+    folder = tmp_path / "root/2D/shallow-water"
+    with pytest.raises(DownloadError, match=r"kept as .*f2\.h5\.part \(120000 bytes\): re-run"):
+        download(entries, tmp_path / "root", retries=0, sleep=lambda s: None)
+    assert (folder / f"{name}.part").read_bytes() == server.files[name][:120_000]
+    assert not (folder / name).exists()
+    assert download(entries, tmp_path / "root", sleep=lambda s: None)["downloaded"] == [name]
+    assert (folder / name).read_bytes() == server.files[name]
+    assert not (folder / f"{name}.part").exists()
+    assert server.requests == [(name, None), (name, "bytes=120000-")]
+
+
+def test_a_complete_part_left_by_a_stopped_run_is_checked_and_kept(tmp_path, server):
+    name = "f0.h5"  # the transfer had finished, the run stopped before the MD5 check
+    folder = tmp_path / "root/1D"
+    folder.mkdir(parents=True)
+    (folder / f"{name}.part").write_bytes(server.files[name])
+    csv = url_list(tmp_path, server, [("burgers", name, "1D/", md5(server.files[name]))])
+    entries, _ = select(read_url_list(csv), ["burgers"])
+    assert download(entries, tmp_path / "root", retries=0,
+                    sleep=lambda s: None)["downloaded"] == [name]
+    assert (folder / name).read_bytes() == server.files[name]
+    assert server.requests == [(name, f"bytes={len(server.files[name])}-")]  # answered 416
 
 
 def test_corrupt_file_never_lands_under_its_final_name(tmp_path, server):

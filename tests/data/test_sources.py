@@ -47,6 +47,29 @@ def test_files_are_found_in_the_official_sub_folder(pdebench_root):
         pdebench_files(get_task("advection1d"), pdebench_root)
 
 
+def test_a_file_that_exists_but_fails_the_pattern_is_named_with_the_pattern(pdebench_root,
+                                                                            tmp_path):
+    folder = pdebench_root / BURGERS.pdebench_dir[0]
+    odd = folder / "1D_burgers_Sols_Nu0.5.hdf5"  # lower-case b: the patterns are case-sensitive
+    odd.write_bytes(b"")
+    with pytest.raises(RawDataError) as err:
+        pdebench_files(BURGERS, pdebench_root, (odd.name,))
+    assert (f"{odd} exists but does not match task burgers1d's file pattern(s) "
+            f"{list(BURGERS.file_patterns)}") in str(err.value)
+    assert "not found" not in str(err.value)
+    misplaced = pdebench_root / "1D_Burgers_Sols_Nu0.5.hdf5"  # in the root, not its sub-folder
+    misplaced.write_bytes(b"")
+    with pytest.raises(RawDataError, match=f"{misplaced} exists, but task burgers1d reads "
+                                           rf"\['{folder}'\].*move it there"):
+        pdebench_files(BURGERS, pdebench_root, (misplaced.name,))
+    raw = tmp_path / "raw"  # a raw folder holding only a wrongly named file says so
+    raw.mkdir()
+    (raw / odd.name).write_bytes(b"")
+    with pytest.raises(RawDataError,
+                       match=r"holds \['1D_burgers_Sols_Nu0.5.hdf5'\], which match none"):
+        find_raw_files(BURGERS, raw)
+
+
 def test_subsampling_and_trajectory_limit(pdebench_root, tmp_path):
     source = SourceConfig("pdebench", str(pdebench_root), (), max_trajectories=5,
                           reduced_resolution=4, reduced_resolution_t=2)

@@ -3,14 +3,16 @@
 The list is PDEBench's own `pdebench_data_urls.csv` (columns `PDE,Filename,URL,Path,MD5`; UPS does
 not ship it). Files land under `root/<Path>/<Filename>`, as the official downloader leaves them.
 A file appears under its final name only once its MD5 matches; a partial download waits as
-`<name>.part` and is resumed with an HTTP Range request. Files whose MD5 another selected file
-already has (ns_incom has 24 byte-identical pairs) are downloaded once: a second copy would put
-the same trajectories in two splits.
+`<name>.part` and is resumed with an HTTP Range request, by a later attempt or, once the retries
+are spent, by the next run (only a `.part` whose MD5 is wrong is deleted: its bytes are bad).
+Files whose MD5 another selected file already has (ns_incom has 24 byte-identical pairs) are
+downloaded once: a second copy would put the same trajectories in two splits.
 """
 
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import os
 import sys
@@ -120,11 +122,23 @@ class VerifiedRecord:
         os.replace(tmp, self.path)
 
 
+# What a dropped or stalled transfer raises (urllib's URLError is an OSError; a connection closed
+# mid-body is http.client's IncompleteRead, which is not).
+TRANSFER_ERRORS = (OSError, http.client.HTTPException)
+RANGE_NOT_SATISFIABLE = 416
+
+
 def _fetch(url: str, part: Path, timeout: float, progress: tqdm) -> None:
     """Append the rest of `url` to `part`, resuming from its current size (HTTP Range)."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    with urllib.request.urlopen(request, timeout=timeout) as resp:
+    try:
+        resp = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if have and err.code == RANGE_NOT_SATISFIABLE:  # nothing after `have`: the transfer
+            return  # had finished (a run stopped before the MD5 check); the MD5 decides
+        raise
+    with resp:
         if have and resp.status != 206:  # the server ignored Range: start over
             have = 0
         total = resp.headers.get("Content-Length")
@@ -153,14 +167,15 @@ def download_entry(entry: Entry, root: Path, record: VerifiedRecord, *, retries:
     part = target.with_name(target.name + ".part")
     last_error = ""
     for attempt in range(retries + 1):
+        if attempt:
+            sleep(backoff * 2 ** (attempt - 1))
         with tqdm(desc=entry.filename, unit="B", unit_scale=True, file=sys.stderr,
                   disable=None, leave=False) as bar:
             try:
                 _fetch(entry.url, part, timeout, bar)
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
-                last_error = str(err)
-                sleep(backoff * 2 ** attempt)
-                continue
+            except TRANSFER_ERRORS as err:
+                last_error = str(err) or type(err).__name__
+                continue  # the bytes so far stay in `part`: the next attempt resumes them
         got = file_md5(part)
         if got == entry.md5:
             os.replace(part, target)
@@ -168,10 +183,17 @@ def download_entry(entry: Entry, root: Path, record: VerifiedRecord, *, retries:
             return "downloaded"
         last_error = f"MD5 {got} does not match the list's {entry.md5}"
         part.unlink()  # corrupt: the next attempt starts from zero
-        sleep(backoff * 2 ** attempt)
-    part.unlink(missing_ok=True)
-    raise DownloadError(f"{entry.url} -> {target}: failed after {retries + 1} attempts: "
-                        f"{last_error}")
+    attempts = f"{retries + 1} attempt{'s' if retries else ''}"
+    raise DownloadError(f"{entry.url} -> {target}: failed after {attempts}: {last_error}"
+                        f"{_kept(part)}")
+
+
+def _kept(part: Path) -> str:
+    """What the error says about a partial download it leaves for the next run to resume."""
+    if not part.exists():
+        return ""
+    return (f"; the partial download is kept as {part} ({part.stat().st_size} bytes): re-run "
+            "to resume it")
 
 
 def download(entries: list[Entry], root: Path, **kwargs) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ one has changed size since (re-run `simulate@<task>` then: `dvc repro -f simulat
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ups.data.config import SourceConfig
@@ -28,6 +29,39 @@ def _matches(spec: TaskSpec, folder: Path) -> set[Path]:
     return {p for pattern in spec.file_patterns for p in folder.glob(pattern) if _is_raw(spec, p)}
 
 
+def _why_not_found(spec: TaskSpec, name: str, root: Path, folders: list[Path]) -> str:
+    """Why `name` (from sources.<task>.files) is not one of the task's files: present but not
+    matching the task's file patterns (glob, case-sensitive), present as the wrong kind of entry,
+    present only outside the task's PDEBench folder, or absent."""
+    patterns = list(spec.file_patterns)
+    for path in (f / name for f in folders):
+        if not path.exists():
+            continue
+        if not any(fnmatchcase(name, p) for p in patterns):
+            return (f"{path} exists but does not match task {spec.name}'s file pattern(s) "
+                    f"{patterns}, so the task does not read it; list only matching names in "
+                    f"sources.{spec.name}.files")
+        want = "a folder (a UPS zarr store)" if spec.layout == "ups_zarr" else "a file"
+        return f"{path} exists but is not {want}"
+    where = [str(f) for f in folders]
+    if root not in folders and (root / name).exists():
+        return (f"{root / name} exists, but task {spec.name} reads {where} (the official "
+                "downloader's layout): move it there")
+    return f"{name} not found in {where}"
+
+
+def _unmatched(spec: TaskSpec, folders: list[Path], limit: int = 5) -> str:
+    """A note naming entries of `folders` that match none of the task's patterns (a renamed or
+    misplaced file shows up here), or "" when there are none."""
+    matched = set().union(*(_matches(spec, f) for f in folders if f.is_dir()))
+    others = sorted(p.name for f in folders if f.is_dir() for p in f.iterdir()
+                    if p not in matched and not p.name.startswith(".") and p.name != SOURCE_FILE)
+    if not others:
+        return ""
+    more = f" and {len(others) - limit} more" if len(others) > limit else ""
+    return f"; the folder holds {others[:limit]}{more}, which match none"
+
+
 def pdebench_files(spec: TaskSpec, root: Path, names: tuple[str, ...] = ()) -> list[Path]:
     """The task's files under a PDEBench root (official sub-folders), optionally only `names`."""
     root = Path(root)
@@ -39,12 +73,12 @@ def pdebench_files(spec: TaskSpec, root: Path, names: tuple[str, ...] = ()) -> l
         by_name = {p.name: p for p in found}
         missing = [n for n in names if n not in by_name]
         if missing:
-            raise RawDataError(f"{root}: file(s) {missing} of task {spec.name} not found in "
-                               f"{[str(f) for f in folders]}")
+            raise RawDataError(f"{root}: file(s) {missing} of task {spec.name}: " + "; ".join(
+                _why_not_found(spec, n, root, folders) for n in missing))
         found = [by_name[n] for n in names]
     if not found:
         raise RawDataError(f"{root}: no files of task {spec.name} in {[str(f) for f in folders]} "
-                           f"matching {list(spec.file_patterns)}")
+                           f"matching {list(spec.file_patterns)}{_unmatched(spec, folders)}")
     return found
 
 
@@ -70,7 +104,7 @@ def find_raw_files(spec: TaskSpec, raw_dir: Path) -> list[Path]:
     files = sorted(_matches(spec, raw_dir))
     if not files:
         raise RawDataError(f"{raw_dir}: no raw files for task {spec.name}; expected names "
-                           f"matching {list(spec.file_patterns)}")
+                           f"matching {list(spec.file_patterns)}{_unmatched(spec, [raw_dir])}")
     return files
 
 

@@ -1,7 +1,15 @@
-"""Figures people look at: truth, prediction and error of one test trajectory."""
+"""Figures people look at: truth, prediction and error of one test trajectory.
+
+Every panel is drawn on physical axes (the store's cell centres, or the points' own coordinates)
+with labelled axes, and every colour scale has its bar: a row of frames shares one bar; in the
+one-row-per-channel layout (1D space-time images, steady states) truth and prediction share one
+and the error has its own. The layout is matplotlib's constrained one, which makes room for the
+figure title, so it never covers the panel titles (tight_layout ignores a suptitle).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -12,32 +20,87 @@ import numpy as np  # noqa: E402
 
 from ups.io import atomic_file  # noqa: E402
 
-
-def _panel(ax, image: np.ndarray, title: str, cmap: str, vmin=None, vmax=None, **kw) -> None:
-    im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto", **kw)
-    ax.set_title(title, fontsize=9)
-    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+# draw(ax, values, frame, cmap, vmin, vmax) -> the artist a colour bar is made from
+Draw = Callable[..., object]
+TRUTH, ERROR = "viridis", "RdBu_r"
 
 
-def plot_1d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, x: np.ndarray,
-            channels: tuple[str, ...], title: str):
-    """Space-time images, one row per channel: truth (T, X, C), prediction, error."""
-    n_c = truth.shape[-1]
-    fig, axes = plt.subplots(n_c, 3, figsize=(12, 3.2 * n_c), squeeze=False)
-    extent = (x[0], x[-1], t[0], t[-1])
-    for c in range(n_c):
-        lo, hi = truth[..., c].min(), truth[..., c].max()
-        err = pred[..., c] - truth[..., c]
-        lim = np.abs(err).max() or 1.0
-        _panel(axes[c, 0], truth[..., c], f"truth {channels[c]}", "viridis", lo, hi, extent=extent)
-        _panel(axes[c, 1], pred[..., c], f"prediction {channels[c]}", "viridis", lo, hi,
-               extent=extent)
-        _panel(axes[c, 2], err, f"error {channels[c]}", "RdBu_r", -lim, lim, extent=extent)
-        for ax in axes[c]:
-            ax.set_xlabel("x")
-            ax.set_ylabel("t")
+def _edges(c: np.ndarray) -> tuple[float, float]:
+    """The outer edges of uniform cell centres `c`, so each pixel sits over its own point."""
+    c = np.asarray(c, dtype=float)
+    half = (c[-1] - c[0]) / (len(c) - 1) / 2 if len(c) > 1 else 0.5
+    return float(c[0] - half), float(c[-1] + half)
+
+
+def _axis(coords: dict[str, np.ndarray], name: str, n: int) -> tuple[np.ndarray, str]:
+    """The coordinates of spatial axis `name` and its label; grid indices (labelled so) when the
+    caller has no coordinates."""
+    if name in coords and len(coords[name]) == n:
+        return np.asarray(coords[name], dtype=float), name
+    return np.arange(n, dtype=float), f"{name} (grid index)"
+
+
+def _limits(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """Truth's range (shared by truth and prediction), a symmetric error limit and the error.
+    Only finite errors set the limit, so a diverged rollout (inf, NaN) still draws."""
+    err = pred - truth
+    finite = np.abs(err[np.isfinite(err)])
+    lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return float(np.min(truth)), float(np.max(truth)), lim, err
+
+
+def _image(extent: tuple[float, float, float, float], transpose: bool, aspect: str) -> Draw:
+    """Draws a grid of values over `extent` (x0, x1, y0, y1). imshow wants (rows = y, x): a 2D
+    frame is stored (x, y), so it is transposed; a 1D space-time image (t, x) is not."""
+    def draw(ax, values, frame, cmap, vmin, vmax):
+        return ax.imshow(values.T if transpose else values, cmap=cmap, vmin=vmin, vmax=vmax,
+                         origin="lower", aspect=aspect, extent=extent, interpolation="nearest")
+    return draw
+
+
+def _points(points: np.ndarray, cells: np.ndarray | None) -> Draw:
+    """Draws values at points (Tp, P, d), Tp = T (moving particles) or 1 (a fixed mesh, drawn
+    with its triangles when `cells` is given). Every frame shows the whole trajectory's extent,
+    so moving particles are seen to move rather than the axes."""
+    lo, hi = points[..., :2].min(axis=(0, 1)), points[..., :2].max(axis=(0, 1))
+    pad = 0.03 * np.where(hi > lo, hi - lo, 1.0)
+    lo, hi = lo - pad, hi + pad
+
+    def draw(ax, values, frame, cmap, vmin, vmax):
+        xy = points[frame if len(points) > 1 else 0]
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_aspect("equal")
+        if cells is not None:
+            return ax.tripcolor(xy[:, 0], xy[:, 1], cells, values, cmap=cmap, vmin=vmin,
+                                vmax=vmax, shading="gouraud")
+        return ax.scatter(xy[:, 0], xy[:, 1], c=values, s=8, cmap=cmap, vmin=vmin, vmax=vmax)
+    return draw
+
+
+def _label(ax, title: str, labels: tuple[str, str]) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+
+
+def _by_channel(truth: np.ndarray, pred: np.ndarray, channels: tuple[str, ...], title: str,
+                draw: Draw, labels: tuple[str, str]) -> plt.Figure:
+    """One row per channel: truth | prediction | error of one image each (a 1D space-time
+    image, or a steady state); truth and prediction share a colour bar, the error has its own."""
+    fig, axes = plt.subplots(len(channels), 3, figsize=(13, 3.4 * len(channels) + 0.6),
+                             squeeze=False, layout="constrained")
+    for c, name in enumerate(channels):
+        lo, hi, lim, err = _limits(truth[..., c], pred[..., c])
+        for ax, values, what in ((axes[c, 0], truth[..., c], "truth"),
+                                 (axes[c, 1], pred[..., c], "prediction")):
+            art = draw(ax, values, 0, TRUTH, lo, hi)
+            _label(ax, f"{what} {name}", labels)
+        fig.colorbar(art, ax=axes[c, :2], label=name)
+        art = draw(axes[c, 2], err, 0, ERROR, -lim, lim)
+        _label(axes[c, 2], f"error {name} (prediction - truth)", labels)
+        fig.colorbar(art, ax=axes[c, 2], label=f"error {name}")
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -45,81 +108,67 @@ def _frames(n_t: int, n_frames: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_t - 1, n_frames).round().astype(int))
 
 
-def _frame_grid(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channels: tuple[str, ...],
-                title: str, n_frames: int, draw) -> plt.Figure:
-    """A few frames; for each channel three rows (truth, prediction, error) with shared colour
-    limits. `draw(ax, values, label, cmap, vmin, vmax, frame)` draws one panel."""
+def _by_frame(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channels: tuple[str, ...],
+              title: str, draw: Draw, labels: tuple[str, str], n_frames: int) -> plt.Figure:
+    """A few frames in columns; for each channel three rows (truth, prediction, error), each
+    row with one colour bar (truth and prediction rows share their limits)."""
     frames = _frames(len(t), n_frames)
-    n_c = truth.shape[-1]
-    fig, axes = plt.subplots(3 * n_c, len(frames), figsize=(3.2 * len(frames), 2.8 * 3 * n_c),
-                             squeeze=False)
+    rows = 3 * len(channels)
+    size = (3.0 * len(frames) + 1.6, 2.8 * rows + 0.6)
+    fig, axes = plt.subplots(rows, len(frames), figsize=size, squeeze=False, layout="constrained")
     for c, name in enumerate(channels):
-        lo, hi = truth[..., c].min(), truth[..., c].max()
-        err = pred[..., c] - truth[..., c]
-        lim = np.abs(err).max() or 1.0
-        for j, f in enumerate(frames):
-            for row, (values, label, cmap, vmin, vmax) in enumerate((
-                    (truth[f, ..., c], "truth", "viridis", lo, hi),
-                    (pred[f, ..., c], "prediction", "viridis", lo, hi),
-                    (err[f], "error", "RdBu_r", -lim, lim))):
-                draw(axes[3 * c + row, j], values, f"{label} {name} t={t[f]:.3g}", cmap, vmin,
-                     vmax, f)
+        lo, hi, lim, err = _limits(truth[..., c], pred[..., c])
+        for row, (what, values, cmap, vmin, vmax) in enumerate((
+                ("truth", truth[..., c], TRUTH, lo, hi),
+                ("prediction", pred[..., c], TRUTH, lo, hi),
+                ("error", err, ERROR, -lim, lim))):
+            r = 3 * c + row
+            for j, f in enumerate(frames):
+                art = draw(axes[r, j], values[f], f, cmap, vmin, vmax)
+                _label(axes[r, j], f"{what} {name}, t = {t[f]:.3g}", labels)
+            fig.colorbar(art, ax=axes[r, :], label=f"{what} {name}")
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def plot_2d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channels: tuple[str, ...],
-            title: str, n_frames: int = 4):
-    """A few frames: for each channel, rows truth, prediction, error; truth (T, X, Y, C)."""
-    def draw(ax, values, label, cmap, vmin, vmax, frame):
-        _panel(ax, values.T, label, cmap, vmin, vmax)  # imshow wants (y, x); the store (x, y)
-
-    return _frame_grid(truth, pred, t, channels, title, n_frames, draw)
-
-
-def plot_3d(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, channels: tuple[str, ...],
-            title: str, n_frames: int = 4):
-    """The middle z-slice of a 3D trajectory (T, X, Y, Z, C), drawn like a 2D one."""
-    mid = truth.shape[3] // 2
-    return plot_2d(truth[:, :, :, mid], pred[:, :, :, mid], t, channels,
-                   f"{title} (slice z index {mid})", n_frames)
-
-
-def plot_points(truth: np.ndarray, pred: np.ndarray, t: np.ndarray, points: np.ndarray,
-                channels: tuple[str, ...], title: str, cells: np.ndarray | None = None,
-                n_frames: int = 4):
-    """Values at points (meshes, particles): truth (T, P, C), points (Tp, P, d) with Tp = T
-    (moving particles) or 1 (a fixed mesh; drawn with its triangles when `cells` is given)."""
-    def draw(ax, values, label, cmap, vmin, vmax, frame):
-        xy = points[frame if len(points) > 1 else 0]  # (P, d)
-        if cells is not None:
-            art = ax.tripcolor(xy[:, 0], xy[:, 1], cells, values, cmap=cmap, vmin=vmin,
-                               vmax=vmax, shading="gouraud")
-        else:
-            art = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=6, cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_title(label, fontsize=9)
-        ax.set_aspect("equal")
-        plt.colorbar(art, ax=ax, fraction=0.046, pad=0.04)
-
-    return _frame_grid(truth, pred, t, channels, title, n_frames, draw)
+def trajectory_figure(truth: np.ndarray, pred: np.ndarray, t: np.ndarray,
+                      coords: dict[str, np.ndarray], channels: tuple[str, ...], title: str,
+                      points: np.ndarray | None = None, cells: np.ndarray | None = None,
+                      n_frames: int = 4) -> plt.Figure:
+    """The figure of one trajectory (T, *spatial, C): a 1D space-time image per channel; for 2D,
+    the middle z-slice of 3D and point sets (`points` (Tp, P, d)) a few frames, or truth |
+    prediction | error side by side when there is one state (a steady task)."""
+    truth, pred, t = np.asarray(truth), np.asarray(pred), np.asarray(t, dtype=float)
+    if points is None and truth.ndim == 3:
+        x, x_label = _axis(coords, "x", truth.shape[1])
+        draw = _image((*_edges(x), *_edges(t)), transpose=False, aspect="auto")
+        return _by_channel(truth, pred, channels, title, draw, (x_label, "t"))
+    if points is not None:
+        draw, labels = _points(np.asarray(points), cells), ("x", "y")
+    else:
+        if truth.ndim == 5:  # 3D: the middle z-slice, named by its coordinate
+            mid = truth.shape[3] // 2
+            z, z_label = _axis(coords, "z", truth.shape[3])
+            title = f"{title} (middle slice {z_label} = {z[mid]:.3g})"
+            truth, pred = truth[:, :, :, mid], pred[:, :, :, mid]
+        x, x_label = _axis(coords, "x", truth.shape[1])
+        y, y_label = _axis(coords, "y", truth.shape[2])
+        draw, labels = _image((*_edges(x), *_edges(y)), transpose=True, aspect="equal"), \
+            (x_label, y_label)
+    if len(t) == 1:  # a steady state: no frames to choose
+        return _by_channel(truth[0], pred[0], channels, title, draw, labels)
+    return _by_frame(truth, pred, t, channels, title, draw, labels, n_frames)
 
 
 def save_trajectory_figure(path: Path, truth: np.ndarray, pred: np.ndarray, t: np.ndarray,
                            coords: dict[str, np.ndarray], channels: tuple[str, ...],
                            title: str, points: np.ndarray | None = None,
                            cells: np.ndarray | None = None) -> Path:
-    """Write one PNG for one trajectory (T, *spatial, C): 1D space-time images, 2D frames, the
-    middle slice of 3D, or values at a point set's `points` (Tp, P, d)."""
-    if points is not None:
-        fig = plot_points(truth, pred, t, points, channels, title, cells)
-    elif truth.ndim == 3:
-        fig = plot_1d(truth, pred, t, coords["x"], channels, title)
-    elif truth.ndim == 5:
-        fig = plot_3d(truth, pred, t, channels, title)
-    else:
-        fig = plot_2d(truth, pred, t, channels, title)
-    with atomic_file(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    """Write one PNG for one trajectory (see `trajectory_figure`)."""
+    fig = trajectory_figure(truth, pred, t, coords, channels, title, points, cells)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
+    finally:
+        plt.close(fig)
     return Path(path)
