@@ -78,4 +78,4 @@ else
     step "not pushing (UPS_PUSH=0); to share the results run:"
     echo "  cd $(pwd) && dvc exp push origin $EXP"
 fi
-step "done: dvc exp show --only-changed; dvc metrics show"
+step "done: dvc exp show --only-changed --drop 'Created|State|Executor|.*/'; dvc metrics show metrics/headline"

@@ -5,8 +5,8 @@ average) with its reasons; this command only acts on it, after a person has look
 
     dvc exp apply <experiment>       # the experiment's results into the workspace
     python -m stages.promote         # writes champion/champion.json (refuses a non-promoted run)
-    git add -A && git commit -m "Promote <experiment> to champion" && git tag -f champion
-    dvc metrics diff champion        # later runs: compare with the champion
+    git add -A && git commit -m "Promote <experiment> to champion"
+    dvc metrics diff $(git log -1 --format=%h -- champion/champion.json)   # later runs
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
     record = promote(read_json(args.summary), read_json(args.decision), revision,
                      args.champion)
     print(f"{args.champion}: champion is now run {record['run']} (mean rollout nRMSE "
-          f"{record['mean']:.4g}); commit it and `git tag -f champion`")
+          f"{record['mean']:.4g}); commit it: that commit is the champion's")
 
 
 if __name__ == "__main__":

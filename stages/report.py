@@ -22,6 +22,12 @@ def main() -> None:
     p.add_argument("--eval-plots", type=Path, default=None,
                    help="folder of <task>/nrmse_vs_step.csv tables from eval")
     p.add_argument("--summary", required=True, type=Path, help="summary JSON to write")
+    p.add_argument("--headline", type=Path, default=None,
+                   help="folder for the headline per task and mean (<task>.json, mean.json): "
+                        "UPS, FNO and persistence rollout nRMSE, reconstruction nRMSE")
+    p.add_argument("--rollout-metrics", type=Path, default=None,
+                   help="JSON to write with UPS's rollout nRMSE per task and their mean (the "
+                        "run's DVC metrics)")
     p.add_argument("--leaderboard", required=True, type=Path,
                    help="leaderboard CSV: this run's row is written, other rows kept")
     p.add_argument("--plots", type=Path, default=None, help="folder for the plot tables")
@@ -38,7 +44,8 @@ def main() -> None:
     judging = Judging(cfg.gates.full, *given) if all(given) else None
     write_report(args.metrics, cfg.tasks, args.summary, args.leaderboard, root=Path("."),
                  params=Path(args.params), eval_plots=args.eval_plots, plots_out=args.plots,
-                 judging=judging)
+                 judging=judging, headline_dir=args.headline,
+                 rollout_out=args.rollout_metrics)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,39 @@ def assert_marks_in_dom(dom: str) -> None:
     body = SCRIPT_ELEMENT.sub("", dom)  # the inlined libraries' source must not count
     assert re.search(r"<div\b[^>]*\bclass=\"[^\"]*\bvega-embed\b", body), "vega-embed did not run"
     assert VEGA_MARKS.search(body), "no <canvas/svg class=\"marks\">: vega drew nothing"
+
+
+# vega-embed's call in every chart of a `dvc plots` page (dvc_render writes it so).
+EMBED_CALL = re.compile(r"vegaEmbed\(('[^']*'), spec\);")
+TAG_ATTRS = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def svg_page(page: Path) -> Path:
+    """A copy of a `dvc plots` page beside it whose charts vega draws as SVG, into the DOM,
+    instead of onto a canvas, so a test can read every drawn line. The specs stay DVC's."""
+    html = page.read_text(encoding="utf8")
+    svg, count = EMBED_CALL.subn(r"vegaEmbed(\1, spec, {renderer: 'svg'});", html)
+    assert count, f"{page}: no vegaEmbed call to switch to SVG (has dvc_render changed?)"
+    out = page.with_name(page.stem + "-svg.html")
+    out.write_text(svg, encoding="utf8")
+    return out
+
+
+def drawn_lines(dom: str, chart_id: str, field: str) -> dict[str, int]:
+    """The lines vega drew (SVG renderer) in the chart whose div is `chart_id`: each line's
+    value of `field` (from the line's aria-label, e.g. "...; model: ups; revision: workspace")
+    -> its number of vertices. Empty when the chart has no such lines."""
+    start = dom.find(f'id="{chart_id}"')
+    assert start >= 0, f"no chart {chart_id!r} on the page"
+    end = dom.find("<div id=", start + 1)
+    lines: dict[str, int] = {}
+    for tag in re.findall(r"<path\b[^>]*>", dom[start:end if end > 0 else len(dom)]):
+        attrs = dict(TAG_ATTRS.findall(tag))
+        if attrs.get("aria-roledescription") != "line mark":
+            continue
+        label = dict(part.split(": ", 1) for part in attrs.get("aria-label", "").split("; ")
+                     if ": " in part)
+        if field in label:
+            d = attrs.get("d", "")
+            lines[label[field]] = d.count("L") + d.count("M")
+    return lines

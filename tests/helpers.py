@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,22 @@ def assert_seed_decides_bytes(task: str, opts: dict, tmp_path: Path) -> None:
                for name, seed in (("a", 3), ("b", 3), ("c", 4)))
     assert [tree_bytes(p) for p in a] == [tree_bytes(p) for p in b]
     assert tree_bytes(a[0]) != tree_bytes(c[0])
+
+
+def readme_commands(prefix: str, section: str | None = None) -> list[str]:
+    """The README's shell lines (in ```bash blocks) that start with `prefix`, their trailing
+    `# ...` comment removed; with `section`, only those under the heading that contains it.
+    Tests run them as pasted, so the README and the tests cannot drift apart."""
+    found, heading, in_bash = [], "", False
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            in_bash = not in_bash and line.strip() == "```bash"
+        elif not in_bash and line.startswith("#"):
+            heading = line
+        elif in_bash and line.startswith(prefix) and (section is None or section in heading):
+            found.append(re.sub(r"\s+#\s.*$", "", line).strip())
+    assert found, f"README.md has no `{prefix}` line" + (f" under '{section}'" if section else "")
+    return list(dict.fromkeys(found))  # each distinct command once
 
 
 def write_params(path: Path, params: dict) -> None:

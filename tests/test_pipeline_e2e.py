@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shutil
 
 import pytest
-from browser import assert_marks_in_dom, chromium, require_chromium
-from helpers import TINY_SIMULATE, copy_project, init_repo, run, tiny_params, write_params
+from browser import assert_marks_in_dom, chromium, drawn_lines, require_chromium, svg_page
+from helpers import (
+    TINY_SIMULATE,
+    copy_project,
+    init_repo,
+    readme_commands,
+    run,
+    tiny_params,
+    write_params,
+)
 
+from ups.eval import champion
 from ups.tasks import TASK_NAMES, get_task
 
 pytestmark = pytest.mark.slow
 TASKS = ("burgers1d", "advection1d", "reaction_diffusion2d")
+MODELS = {"ups", "persistence", "fno", "diffusion", "consistency", "ttc"}
+NUMBER = r"-?\d+(\.\d+)?(e[-+]?\d+)?"
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +40,12 @@ def repo(tmp_path_factory):
 def test_repro_writes_metrics_for_every_task(repo):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
+    # DVC's metrics are the compact rollout file; every figure stays in metrics/eval/<task>.json.
+    assert set(files) == {"metrics/rollout_nrmse.json"}, set(files)
+    rollout = files["metrics/rollout_nrmse.json"]["data"]
     for task in TASKS:
-        m = files[f"metrics/eval/{task}.json"]["data"]
+        m = json.loads((repo / f"metrics/eval/{task}.json").read_text())
+        assert rollout[task] == pytest.approx(m["nrmse_rollout"])
         for key in ("nrmse_rollout", "nrmse_one_step", "persistence_nrmse_rollout",
                     "persistence_nrmse_one_step"):
             assert m[key] > 0, (task, key)
@@ -59,8 +76,45 @@ def test_variants_are_scored_beside_the_operator(repo):
                 assert m[f"{variant}_{figure}"] > 0, (task, variant, figure)
         assert m["diffusion_calls_per_step"] == 8 and m["consistency_calls_per_step"] == 2
         assert m["ttc_calls_per_step"] == 2 * 2  # 2 candidates x 2 student calls
-        header = (repo / f"plots/eval/{task}/nrmse_vs_step.csv").read_text().splitlines()[0]
-        assert header == "step,time,ups,persistence,fno,diffusion,consistency,ttc"
+        with open(repo / f"plots/eval/{task}/nrmse_vs_step.csv", newline="") as fh:
+            table = list(csv.DictReader(fh))
+        assert list(table[0]) == ["step", "time", "model", "nrmse"]
+        assert {r["model"] for r in table} == MODELS
+
+
+def columns(lines: list[str]) -> int:
+    return max(len(line.rstrip()) for line in lines)
+
+
+def test_metrics_views_fit_a_terminal(repo):
+    """The README's `dvc metrics show` commands fit 120 columns: UPS's rollout nRMSE per task,
+    and per task (and mean) the headline: UPS, FNO, persistence, reconstruction."""
+    for cmd in readme_commands("dvc metrics show"):
+        out = run(["bash", "-c", f"COLUMNS=120 {cmd}"], repo).stdout.splitlines()
+        assert columns(out) <= 120, f"`{cmd}` prints {columns(out)} columns:\n" + "\n".join(out)
+        if "metrics/headline" in cmd:
+            assert out[0].split() == ["Path", "fno", "persistence", "reconstruction", "ups"]
+            for name in (*TASKS, "mean"):
+                row = next(line for line in out if f"/{name}.json" in line).split()
+                assert all(re.fullmatch(NUMBER, v) for v in row[1:]) and len(row) == 5, row
+        else:
+            assert out[0].split() == ["Path", *sorted((*TASKS, "mean"))], out
+
+
+def test_plots_show_draws_every_model_per_task(repo, tmp_path):
+    """`dvc plots show` (the README's command) draws one chart per task with a line per model
+    over every rollout step, and leaves nothing for `git add -A` to pick up."""
+    require_chromium()
+    (cmd,) = readme_commands("dvc plots show")
+    run(["bash", "-c", cmd], repo)
+    dom = chromium(svg_page(repo / "dvc_plots/index.html"), tmp_path, "--dump-dom")
+    for task in TASKS:
+        with open(repo / f"plots/eval/{task}/nrmse_vs_step.csv", newline="") as fh:
+            steps = len({r["step"] for r in csv.DictReader(fh)})
+        lines = drawn_lines(dom, f"plots_eval_{task}_nrmse_vs_step_csv", "model")
+        assert lines == {m: steps for m in MODELS}, (task, lines)
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout
+    assert "dvc_plots" not in status, status
 
 
 def test_second_repro_runs_nothing(repo):
@@ -96,9 +150,14 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     for task in TASKS:
         assert f"encode@{task}" in ran and f"eval@{task}" in ran
     diff = run(["dvc", "metrics", "diff", "--json"], repo).stdout
-    changed = json.loads(diff)
-    for task in TASKS:
-        assert f"metrics/eval/{task}.json" in changed
+    changed = json.loads(diff)["metrics/rollout_nrmse.json"]
+    assert set(changed) == {*TASKS, "mean"}, changed
+    # The README's experiment tables fit 120 columns and show every task's rollout nRMSE.
+    for cmd in readme_commands("dvc exp show"):  # COLUMNS: the terminal's width, as rich reads it
+        out = run(["bash", "-c", f"COLUMNS=120 {cmd}"], repo).stdout.splitlines()
+        assert columns(out) <= 120, f"`{cmd}` prints {columns(out)} columns:\n" + "\n".join(out)
+        header = next(line for line in out if "Experiment" in line).split()
+        assert header == ["Experiment", *TASKS, "mean", "latent.dim"], header
     # The experiment's row joins the committed baseline's row; nothing is overwritten.
     board = list(csv.DictReader(open(repo / "reports/leaderboard.csv")))
     assert sorted(r["params_changed"] for r in board) == ["", "latent.dim=12"]
@@ -109,6 +168,31 @@ def test_latent_dim_experiment_skips_simulate_and_convert(repo):
     dom = chromium(page, repo, "--dump-dom")
     assert_marks_in_dom(dom)
     assert dom.count('class="marks"') >= 3, browser  # report lines, report bars, training
+
+
+def test_champion_comparison_works_in_a_fresh_clone(repo, tmp_path):
+    """The README's comparison with the champion works as pasted in a fresh clone of a remote
+    that got the promotion commit by a plain `git push`, which carries no tag."""
+    a, origin, b = tmp_path / "a", tmp_path / "origin.git", tmp_path / "b"
+    run(["git", "clone", "-q", str(repo), str(a)], tmp_path)  # the committed baseline
+    summary = json.loads((a / "metrics/summary.json").read_text())
+    # The record `python -m stages.promote` writes; forced, as the tiny run fails the full gate:
+    # what is under test is finding the champion's commit, not the decision.
+    champion.promote(summary, {"promote": True, "reasons": []}, "tiny",
+                     a / "champion/champion.json")
+    run(["git", "commit", "-qam", "Promote the baseline to champion"], a)
+    run(["git", "tag", "-f", "champion"], a)  # a tag stays on the machine that made it
+    run(["git", "init", "-q", "--bare", str(origin)], tmp_path)
+    run(["git", "push", "-q", str(origin), "HEAD:refs/heads/main"], a)
+    run(["git", "clone", "-q", "--branch", "main", str(origin), str(b)], tmp_path)
+    # b's workspace holds a later run: the latent.dim experiment's figures.
+    shutil.copy2(repo / "metrics/rollout_nrmse.json", b / "metrics/rollout_nrmse.json")
+    (cmd,) = [c for c in readme_commands("dvc metrics diff", "Is my run better") if "champion" in c]
+    out = run(["bash", "-c", cmd], b).stdout
+    for task in TASKS:
+        row = next(line for line in out.splitlines() if f" {task} " in line).split()
+        assert float(row[2]) == pytest.approx(summary["tasks"][task]["nrmse_rollout"], rel=1e-4)
+        assert re.fullmatch(NUMBER, row[3]) and re.fullmatch(NUMBER, row[4]), row
 
 
 def test_corrector_off_removes_its_variants_and_keeps_the_rest(repo):
@@ -140,6 +224,22 @@ def test_proxy_gate_stops_a_bad_run_before_the_costly_stages(repo):
            if line.startswith("Running stage")}
     assert "gate" in ran
     assert not any(s.startswith(("train_diffusion", "eval@", "report")) for s in ran), ran
+
+
+def test_a_failed_sweep_leaves_the_workspace_usable(repo):
+    """The README's sweep command with a value the params refuse: the stage fails naming the
+    key, and params.yaml, every output and `dvc status` stay as they were."""
+    run(["git", "checkout", "-q", "--", "."], repo)
+    run(["dvc", "checkout", "--force"], repo)
+    cmd = next(c for c in readme_commands("dvc exp run", "Sweeps") if "latent.dim=" in c)
+    params = (repo / "params.yaml").read_bytes()
+    status = run(["git", "status", "--porcelain"], repo).stdout
+    out = run(["bash", "-c", re.sub(r"latent\.dim=\d+", "latent.dim=-1", cmd)], repo,
+              check=False)
+    assert out.returncode != 0 and "latent.dim" in out.stdout + out.stderr, out.stderr[-2000:]
+    assert (repo / "params.yaml").read_bytes() == params, "params.yaml was rewritten"
+    assert run(["git", "status", "--porcelain"], repo).stdout == status
+    assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
 def test_all_fifteen_tasks_train_and_evaluate(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ups.eval import leaderboard
-from ups.eval.report import HEADLINE, write_report
+from ups.eval.report import HEADLINE, HEADLINE_KEYS, write_report
 
 
 def metrics(rollout, persistence, fno=None):
@@ -127,8 +127,9 @@ def test_merge_refuses_a_file_that_is_not_a_leaderboard(tmp_path):
 def test_plot_tables_long_format(tmp_path):
     write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3), b=metrics(0.6, None))
     (tmp_path / "p/a").mkdir(parents=True)
-    (tmp_path / "p/a/nrmse_vs_step.csv").write_text(
-        "step,time,ups,persistence,fno\n1,0.1,0.1,0.5,0.2\n2,0.2,0.2,0.9,0.3\n")
+    (tmp_path / "p/a/nrmse_vs_step.csv").write_text(  # as eval writes it: a row per model, step
+        "step,time,model,nrmse\n1,0.1,ups,0.1\n2,0.2,ups,0.2\n1,0.1,persistence,0.5\n"
+        "2,0.2,persistence,0.9\n1,0.1,fno,0.2\n2,0.2,fno,0.3\n")
     write_report(tmp_path / "m", ("a", "b"), tmp_path / "s.json", tmp_path / "l.csv",
                  eval_plots=tmp_path / "p", plots_out=tmp_path / "out")
     bars = rows(tmp_path / "out/variants.csv")
@@ -138,3 +139,31 @@ def test_plot_tables_long_format(tmp_path):
     assert {r["series"] for r in lines} == {"a · ups", "a · persistence", "a · fno"}
     assert float(next(r for r in lines if r["series"] == "a · fno" and r["step"] == "2")
                  ["nrmse"]) == pytest.approx(0.3)
+
+
+def test_an_eval_table_in_the_old_wide_layout_is_refused_naming_it(tmp_path):
+    write_metrics(tmp_path, a=metrics(0.2, 1.0))
+    (tmp_path / "p/a").mkdir(parents=True)
+    (tmp_path / "p/a/nrmse_vs_step.csv").write_text("step,time,ups\n1,0.1,0.1\n")
+    with pytest.raises(ValueError, match=r"a/nrmse_vs_step.csv: columns \['model', 'nrmse'\]"):
+        write_report(tmp_path / "m", ("a",), tmp_path / "s.json", tmp_path / "l.csv",
+                     eval_plots=tmp_path / "p", plots_out=tmp_path / "out")
+
+
+def test_headline_per_task_and_mean_and_the_rollout_metrics(tmp_path):
+    """The compact files DVC shows: four short keys per task and for the mean (a missing
+    baseline is null), and UPS's rollout nRMSE keyed by task plus the mean."""
+    write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3), b=metrics(0.6, None))
+    stale = tmp_path / "h/gone.json"  # a task dropped from `tasks` since the last run
+    stale.parent.mkdir()
+    stale.write_text("{}")
+    write_report(tmp_path / "m", ("a", "b"), tmp_path / "s.json", tmp_path / "l.csv",
+                 headline_dir=tmp_path / "h", rollout_out=tmp_path / "r.json")
+    headline = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "h").iterdir()}
+    assert set(headline) == {"a", "b", "mean"}
+    assert headline["a"] == {"ups": 0.2, "fno": 0.3, "persistence": 1.0, "reconstruction": 0.05}
+    assert headline["b"]["persistence"] is None and headline["b"]["fno"] is None
+    assert headline["mean"]["ups"] == pytest.approx(0.4)
+    assert list(headline["mean"]) == list(HEADLINE_KEYS)
+    rollout = json.loads((tmp_path / "r.json").read_text())
+    assert rollout == pytest.approx({"a": 0.2, "b": 0.6, "mean": 0.4})

@@ -222,12 +222,19 @@ def _write_plots(out: Path, store, truth: np.ndarray, rollouts: dict[str, np.nda
                                points=points, cells=store.cells)
 
 
+# The table behind each task's `dvc plots` chart (dvc.yaml: x step, y nrmse, template models).
+# Long format, one row per model and step: the chart draws a line per model present, so a model
+# that a task lacks (the FNO on a mesh) or that lands later needs no change to dvc.yaml.
+NRMSE_COLUMNS = ("step", "time", "model", "nrmse")
+
+
 def _write_nrmse_csv(path: Path, t: np.ndarray, truth: np.ndarray,
                      rollouts: dict[str, np.ndarray]) -> None:
     curves = {name: nrmse_per_time(layout(pred), layout(truth)).numpy()
               for name, pred in rollouts.items()}
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["step", "time", *curves])
-        for s in range(1, len(t)):
-            writer.writerow([s, f"{t[s]:.6g}", *(f"{c[s]:.6g}" for c in curves.values())])
+        writer.writerow(NRMSE_COLUMNS)
+        for name, curve in curves.items():
+            for s in range(1, len(t)):
+                writer.writerow([s, f"{t[s]:.6g}", name, f"{curve[s]:.6g}"])

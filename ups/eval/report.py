@@ -3,6 +3,13 @@
 Each model variant of an evaluation (UPS, its baselines) writes its figures under a key prefix in
 `metrics/eval/<task>.json`: `nrmse_rollout` for UPS, `persistence_nrmse_rollout`, `fno_...`.
 The report lays them side by side per task and averages them over the tasks that have them.
+
+What DVC shows must fit a terminal: `dvc metrics show` and `dvc exp show` read only
+`metrics/rollout_nrmse.json` (UPS's rollout nRMSE per task and their mean: one column each, keyed
+by task, so `dvc exp show` lays experiments side by side), `dvc metrics show metrics/headline` the
+per-task headline (four short keys, a row per task and one for the mean), and the full figures
+stay in `metrics/eval/<task>.json` and `metrics/summary.json` (`dvc metrics diff --targets
+metrics/eval` diffs every figure).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import numpy as np
 from ups.config import FullGateConfig
 from ups.eval import champion, leaderboard
 from ups.eval.gates import full_gate
-from ups.io import atomic_file, read_json, write_json
+from ups.io import atomic_dir, atomic_file, read_json, write_json
 
 # Model variants and the prefix of their figures in the per-task metrics: the operator alone,
 # with its corrector (ups.eval.variants), and the baselines.
@@ -24,6 +31,12 @@ VARIANTS = {"ups": "", "diffusion": "diffusion_", "consistency": "consistency_",
             "persistence": "persistence_", "fno": "fno_"}
 HEADLINE = (*(f"{p}nrmse_{k}" for p in VARIANTS.values() for k in ("rollout", "one_step")),
             "nrmse_reconstruction")
+# The per-task headline files' keys and the summary figure each holds: short keys, so that
+# `dvc metrics show metrics/headline` stays within 120 columns.
+HEADLINE_KEYS = {"ups": "nrmse_rollout", "fno": "fno_nrmse_rollout",
+                 "persistence": "persistence_nrmse_rollout",
+                 "reconstruction": "nrmse_reconstruction"}
+MEAN = "mean"  # the headline row, and the rollout metrics key, of the mean over tasks
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -88,11 +101,45 @@ def write_plot_tables(summary: dict, eval_plots: Path | None, out: Path) -> None
             path = None if eval_plots is None else Path(eval_plots) / task / "nrmse_vs_step.csv"
             if path is None or not path.is_file():  # steady tasks have no rollout
                 continue
-            with open(path, newline="") as src:
-                for row in csv.DictReader(src):
-                    for variant in VARIANTS:
-                        if row.get(variant):
-                            writer.writerow([row["step"], f"{task} · {variant}", row[variant]])
+            for row in _nrmse_rows(path):  # every model eval scored, in its order
+                writer.writerow([row["step"], f"{task} · {row['model']}", row["nrmse"]])
+
+
+def _nrmse_rows(path: Path) -> list[dict]:
+    """The rows of an eval `nrmse_vs_step.csv` (long format: step, time, model, nrmse)."""
+    with open(path, newline="") as src:
+        reader = csv.DictReader(src)
+        missing = {"step", "model", "nrmse"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: columns {sorted(missing)} missing (found "
+                             f"{reader.fieldnames}); it was written by an older eval: re-run "
+                             "it (`dvc repro`)")
+        return [row for row in reader if row["nrmse"]]
+
+
+def headline(summary: dict) -> dict[str, dict]:
+    """Per task and for the mean over tasks: the four headline figures under short keys."""
+    rows = {**summary["tasks"], MEAN: summary["mean"]}  # no task is named "mean" (ups/tasks.py)
+    return {name: {key: figures.get(field) for key, field in HEADLINE_KEYS.items()}
+            for name, figures in rows.items()}
+
+
+def rollout_metrics(summary: dict) -> dict[str, float | None]:
+    """UPS's rollout nRMSE keyed by task, and their mean: the DVC metrics of a run."""
+    out = {task: figures["nrmse_rollout"] for task, figures in summary["tasks"].items()}
+    out[MEAN] = summary["mean"]["nrmse_rollout"]
+    return out
+
+
+def write_headline(summary: dict, headline_dir: Path | None, rollout_out: Path | None) -> None:
+    """`headline_dir`/<task>.json and mean.json (replacing the folder: a task dropped from
+    `tasks` leaves no stale file), and the run's metrics file `rollout_out`."""
+    if headline_dir is not None:
+        with atomic_dir(headline_dir) as tmp:
+            for name, figures in headline(summary).items():
+                write_json(tmp / f"{name}.json", figures)
+    if rollout_out is not None:
+        write_json(rollout_out, rollout_metrics(summary))
 
 
 @dataclass
@@ -124,9 +171,11 @@ def judge(summary: dict, per_task: dict[str, dict], j: Judging) -> dict:
 def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
                  leaderboard_out: Path, *, root: Path = Path("."), params: Path | None = None,
                  eval_plots: Path | None = None, plots_out: Path | None = None,
-                 judging: Judging | None = None) -> dict:
+                 judging: Judging | None = None, headline_dir: Path | None = None,
+                 rollout_out: Path | None = None) -> dict:
     """Write the summary, this run's leaderboard row (other runs' rows kept), with `plots_out`
-    the plot tables, and with `judging` the gate verdicts and the promotion decision."""
+    the plot tables, with `judging` the gate verdicts and the promotion decision, and with
+    `headline_dir` / `rollout_out` the compact files DVC shows (`write_headline`)."""
     per_task = read_task_metrics(metrics_dir, tasks)
     summary = build_summary(per_task)
     identity = (leaderboard.run_identity(root, params) if params is not None
@@ -141,6 +190,7 @@ def write_report(metrics_dir: Path, tasks: tuple[str, ...], summary_out: Path,
                     "promote": "yes" if decision["promote"] else "no",
                     "champion": decision["against"] or ""})
     write_json(summary_out, summary)
+    write_headline(summary, headline_dir, rollout_out)
     leaderboard.upsert(leaderboard_out, row)
     if plots_out is not None:
         write_plot_tables(summary, eval_plots, plots_out)
