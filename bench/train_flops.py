@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ups.config import load_config
 from ups.models.autoencoder import AutoEncoder, autoencoder_args
+from ups.models.lattice import points_per_axis
 from ups.models.operator import LatentOperator
 from ups.remote import apply_settings
 from ups.tasks import PARAM_VOCAB, get_task, task_index
@@ -71,7 +72,9 @@ def measure(model: torch.nn.Module, loss_fn, device: str, steps: int) -> tuple[f
 
 def operator_step(cfg, device: str, batch: int):
     model = LatentOperator(**operator_args(cfg)).to(device)
-    tokens, dim = cfg.latent.tokens, cfg.latent.dim
+    # burgers1d at the default 128 points: its lattice (ups/models/lattice.py)
+    dim = cfg.latent.dim
+    tokens = -(-128 // points_per_axis(1, 1, cfg.latent.patch_values))
     z = torch.randn(batch, tokens, dim, device=device)
     target = torch.randn(batch, tokens, dim, device=device)
     cond = dict(task_ids=torch.full((batch,), task_index("burgers1d"), device=device),

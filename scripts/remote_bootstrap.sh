@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A training box's start-up, usable as a VastAI / Vultr on-start script (README: "Train on a
 # rented GPU box"). It clones the project at a revision, installs it, checks the B2 credentials,
-# pulls exactly the latent caches (and the autoencoder that made them, and the FNO baselines)
+# pulls exactly the latent caches (and the autoencoder that made them, the FNO and POD baselines)
 # that match the committed dvc.lock, trains and evaluates without converting or encoding
 # anything, and pushes the result as a DVC experiment.
 #

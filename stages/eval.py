@@ -1,6 +1,6 @@
 """Evaluate one task on its test split: full rollouts and one-step predictions in physical units
 of the operator, the operator with its residual corrector (diffusion, consistency, test-time
-conditioning), persistence and the FNO baseline; PDEBench metrics; figures."""
+conditioning), persistence and the FNO and POD baselines; PDEBench metrics; figures."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def main() -> None:
     p.add_argument("--consistency", type=Path, default=None,
                    help="consistency-distilled corrector checkpoint")
     p.add_argument("--fno", type=Path, default=None, help="the task's FNO baseline checkpoint")
+    p.add_argument("--pod", type=Path, default=None, help="the task's POD baseline model (.npz)")
     args = p.parse_args()
     cfg = load_config(args.params)
-    variants = Variants(cfg.corrector, args.diffusion, args.consistency, args.fno, cfg.seed)
+    variants = Variants(cfg.corrector, args.diffusion, args.consistency, args.fno, cfg.seed,
+                        args.pod)
     evaluate_task(args.autoencoder, args.operator, args.latent, cfg.eval,
                   args.metrics, args.plots, variants)
 

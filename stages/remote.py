@@ -6,7 +6,8 @@ rented GPU box').
   python -m stages.remote plan         refuses if `dvc repro --allow-missing report` would re-run
                                        a stage that needs raw or converted data
   python -m stages.remote pull         dvc pull of what a box needs (autoencoder, latent caches,
-                                       FNO baselines); names each missing or corrupted object
+                                       FNO and POD baselines); names each missing or corrupted
+                                       object
 
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the B2 keyID and
 applicationKey) or an AWS profile; B2's checksum settings are added to DVC's environment.

@@ -24,7 +24,7 @@ def main() -> None:
     p.add_argument("--summary", required=True, type=Path, help="summary JSON to write")
     p.add_argument("--headline", type=Path, default=None,
                    help="folder for the headline per task and mean (<task>.json, mean.json): "
-                        "UPS, FNO and persistence rollout nRMSE, reconstruction nRMSE")
+                        "UPS, FNO, POD and persistence rollout nRMSE, reconstruction nRMSE")
     p.add_argument("--rollout-metrics", type=Path, default=None,
                    help="JSON to write with UPS's rollout nRMSE per task and their mean (the "
                         "run's DVC metrics)")

@@ -28,14 +28,15 @@ def with_change(path: str, value):
 def test_committed_params_load():
     cfg = load_config(ROOT / "params.yaml")
     assert cfg.tasks == ("burgers1d", "advection1d", "reaction_diffusion2d")
-    assert cfg.latent.dim > 0 and cfg.latent.tokens > 0
+    assert cfg.latent.dim > 0 and cfg.latent.patch_values > 0
     assert set(cfg.tasks) <= set(cfg.simulate)
 
 
 @pytest.mark.parametrize("path, value, message", [
     ("latent.dim", 0, "latent.dim must be a positive integer, got 0"),
     ("latent.dim", -3, "latent.dim must be a positive integer, got -3"),
-    ("latent.tokens", 2.5, "latent.tokens must be an integer, got 2.5"),
+    ("latent.patch_values", 2.5, "latent.patch_values must be an integer, got 2.5"),
+    ("latent.dim", 1, "latent.dim must be >= 2, the most channels a task in `tasks` has"),
     ("tasks", ["burgers1d", "navier_stokes9d"], "unknown task 'navier_stokes9d'"),
     ("tasks", [], "tasks must be a non-empty list"),
     ("operator.lr", -1.0, "operator.lr must be a positive number"),
@@ -48,6 +49,10 @@ def test_committed_params_load():
     ("operator.horizon_schedule", [[5, 1]], "operator.horizon_schedule: schedule starts"),
     ("autoencoder.task_schedule", [[0, 0]], "autoencoder.task_schedule: schedule entry 0"),
     ("operator.task_weights", "loss", "operator.task_weights must be 'uniform', 'size' or"),
+    ("baselines.pod.modes", [], "baselines.pod.modes must be a non-empty list of positive"),
+    ("baselines.pod.modes", [8, 0], "baselines.pod.modes must be a non-empty list of positive"),
+    ("baselines.pod.modes", [8.5], "baselines.pod.modes must be an integer, got 8.5"),
+    ("baselines.pod.ridge", [1e-3, -1.0], "baselines.pod.ridge must be a non-empty list of"),
 ])
 def test_bad_values_name_the_key(path, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -28,7 +28,7 @@ def overrides(path) -> dict:
 def test_gpu_profile_is_valid_and_large():
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     cfg = config_from_dict(merge(base, overrides(ROOT / "configs/gpu-80gb.args")))
-    assert (cfg.latent.tokens, cfg.latent.dim) == (128, 128)
+    assert (cfg.latent.patch_values, cfg.latent.dim) == (128, 64)  # 1/4 of the bytes
     assert (cfg.model.operator_depth, cfg.model.operator_width, cfg.model.heads) == (8, 256, 8)
     assert cfg.operator.precision == cfg.autoencoder.precision == "auto"
     assert cfg.operator.horizon() == ((0, 1), (10000, 2), (25000, 4))

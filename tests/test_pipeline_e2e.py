@@ -24,7 +24,7 @@ from ups.tasks import TASK_NAMES, get_task
 
 pytestmark = pytest.mark.slow
 TASKS = ("burgers1d", "advection1d", "reaction_diffusion2d")
-MODELS = {"ups", "persistence", "fno", "diffusion", "consistency", "ttc"}
+MODELS = {"ups", "persistence", "fno", "diffusion", "consistency", "ttc", "pod"}
 NUMBER = r"-?\d+(\.\d+)?(e[-+]?\d+)?"
 
 
@@ -67,15 +67,16 @@ def test_repro_writes_metrics_for_every_task(repo):
 
 
 def test_variants_are_scored_beside_the_operator(repo):
-    """The corrector variants and the FNO baseline get figures on every default task, and the
-    nRMSE-against-step table has a curve per model."""
+    """The corrector variants and the FNO and POD baselines get figures on every default task,
+    and the nRMSE-against-step table has a curve per model."""
     for task in TASKS:
         m = json.loads((repo / f"metrics/eval/{task}.json").read_text())
-        for variant in ("diffusion", "consistency", "ttc", "fno"):
+        for variant in ("diffusion", "consistency", "ttc", "fno", "pod"):
             for figure in ("nrmse_rollout", "nrmse_one_step", "seconds_per_step"):
                 assert m[f"{variant}_{figure}"] > 0, (task, variant, figure)
         assert m["diffusion_calls_per_step"] == 8 and m["consistency_calls_per_step"] == 2
         assert m["ttc_calls_per_step"] == 2 * 2  # 2 candidates x 2 student calls
+        assert m["pod_modes"] >= 1 and m["pod_ridge"] > 0
         with open(repo / f"plots/eval/{task}/nrmse_vs_step.csv", newline="") as fh:
             table = list(csv.DictReader(fh))
         assert list(table[0]) == ["step", "time", "model", "nrmse"]
@@ -88,15 +89,16 @@ def columns(lines: list[str]) -> int:
 
 def test_metrics_views_fit_a_terminal(repo):
     """The README's `dvc metrics show` commands fit 120 columns: UPS's rollout nRMSE per task,
-    and per task (and mean) the headline: UPS, FNO, persistence, reconstruction."""
+    and per task (and mean) the headline: UPS, FNO, POD, persistence, reconstruction."""
     for cmd in readme_commands("dvc metrics show"):
         out = run(["bash", "-c", f"COLUMNS=120 {cmd}"], repo).stdout.splitlines()
         assert columns(out) <= 120, f"`{cmd}` prints {columns(out)} columns:\n" + "\n".join(out)
         if "metrics/headline" in cmd:
-            assert out[0].split() == ["Path", "fno", "persistence", "reconstruction", "ups"]
+            assert out[0].split() == ["Path", "fno", "persistence", "pod", "reconstruction",
+                                      "ups"]
             for name in (*TASKS, "mean"):
                 row = next(line for line in out if f"/{name}.json" in line).split()
-                assert all(re.fullmatch(NUMBER, v) for v in row[1:]) and len(row) == 5, row
+                assert all(re.fullmatch(NUMBER, v) for v in row[1:]) and len(row) == 6, row
         else:
             assert out[0].split() == ["Path", *sorted((*TASKS, "mean"))], out
 
@@ -200,13 +202,14 @@ def test_corrector_off_removes_its_variants_and_keeps_the_rest(repo):
     run(["dvc", "checkout", "--force"], repo)
     out = run(["dvc", "exp", "run", "-S", "corrector.enabled=false"], repo, timeout=900).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert not any(s.startswith(("train_autoencoder", "encode@", "train_operator", "train_fno"))
-                   for s in ran), ran
+    assert not any(s.startswith(("train_autoencoder", "encode@", "train_operator", "train_fno",
+                                 "train_pod")) for s in ran), ran
     for task in TASKS:
         m = json.loads((repo / f"metrics/eval/{task}.json").read_text())
         assert m["diffusion_nrmse_rollout"] is None and m["ttc_nrmse_rollout"] is None
         assert "corrector.enabled is false" in m["notes"]
         assert m["nrmse_rollout"] > 0 and m["fno_nrmse_rollout"] > 0
+        assert m["pod_nrmse_rollout"] > 0
 
 
 def test_proxy_gate_stops_a_bad_run_before_the_costly_stages(repo):
@@ -259,4 +262,8 @@ def test_all_fifteen_tasks_train_and_evaluate(tmp_path):
         assert m["nrmse_rollout"] > 0 and m["nrmse_reconstruction"] > 0, task
         steady = get_task(task).steady
         assert (m["persistence_nrmse_rollout"] is None) == steady, task
+        # The POD on every task whose points stay put; moving particles: null, with a note.
+        moving = get_task(task).kind == "particles"
+        assert (m["pod_nrmse_rollout"] is None) == moving, task
+        assert ("pod: the POD baseline needs fixed points" in m.get("notes", "")) == moving
         assert list((root / f"plots/eval/{task}").glob("*.png")), task

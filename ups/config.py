@@ -14,7 +14,7 @@ from typing import Any
 
 from ups.data.config import ConvertConfig, DataConfig, SourceConfig, validate_data
 from ups.params import ConfigError, build, check, load_sections, to_dict
-from ups.tasks import TASKS
+from ups.tasks import TASKS, get_task
 
 __all__ = ["Config", "ConfigError", "ConvertConfig", "SourceConfig", "config_from_dict",
            "load_config", "to_dict"]
@@ -22,34 +22,40 @@ __all__ = ["Config", "ConfigError", "ConvertConfig", "SourceConfig", "config_fro
 
 @dataclass(frozen=True)
 class LatentConfig:
-    tokens: int = 16  # latent tokens per state
-    dim: int = 32  # width of one latent token
+    dim: int = 32  # width of one latent token (one token per cell of the task's lattice)
+    # Field values (points x channels) a token stands for at the least: it sets the cell size
+    # (ups/models/lattice.py). dim / (2 patch_values) is the latent's share of the float32
+    # field's bytes: 16 with dim 32 keeps every grid exactly invertible at half the size or
+    # less; 64 gives a quarter (lossy, learned) at PDEBench resolutions.
+    patch_values: int = 16
 
     def validate(self, path: str) -> None:
-        check(self.tokens > 0, f"{path}.tokens", self.tokens, "a positive integer")
         check(self.dim > 0, f"{path}.dim", self.dim, "a positive integer")
+        check(self.patch_values > 0, f"{path}.patch_values", self.patch_values,
+              "a positive integer")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     width: int = 64  # hidden width of encoder and decoder
     heads: int = 4
-    encoder_depth: int = 2  # transformer blocks over supernodes
-    decoder_depth: int = 2  # cross-attention blocks from queries to latent tokens
-    supernodes: int = 64  # points that pool their neighbourhoods (capped at the point count)
-    neighbours: int = 2  # nearest supernodes each point sends its message to (k-NN)
+    encoder_depth: int = 2  # transformer blocks over the lattice's tokens (learned part)
+    decoder_depth: int = 2
     operator_width: int = 128
-    operator_depth: int = 4
+    operator_depth: int = 4  # convolutional blocks over the token lattice
+    operator_kernel: int = 3  # cells per axis each operator block mixes (odd)
 
     def validate(self, path: str) -> None:
-        for name in ("width", "heads", "encoder_depth", "decoder_depth", "supernodes",
-                     "neighbours", "operator_width", "operator_depth"):
+        for name in ("width", "heads", "encoder_depth", "decoder_depth", "operator_width",
+                     "operator_depth", "operator_kernel"):
             value = getattr(self, name)
             check(value > 0, f"{path}.{name}", value, "a positive integer")
         check(self.width % self.heads == 0, f"{path}.width", self.width,
               f"a multiple of {path}.heads={self.heads}")
         check(self.operator_width % self.heads == 0, f"{path}.operator_width",
               self.operator_width, f"a multiple of {path}.heads={self.heads}")
+        check(self.operator_kernel % 2 == 1, f"{path}.operator_kernel", self.operator_kernel,
+              "odd (the kernel is centred on its cell)")
 
 
 @dataclass(frozen=True)
@@ -228,11 +234,29 @@ class FNOConfig:
 
 
 @dataclass(frozen=True)
+class PODConfig:
+    """The POD baseline (ups/training/pod.py): PCA of the train frames and linear maps between
+    PCA coefficients; the val split picks the number of modes and the ridge from these lists."""
+
+    enabled: bool = True  # false: no POD is fitted; its figures are null
+    modes: tuple[int, ...] = (8, 16, 32, 64, 128)  # candidates, capped by the data's rank
+    ridge: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # x the features' variance
+
+    def validate(self, path: str) -> None:
+        check(len(self.modes) > 0 and all(m > 0 for m in self.modes), f"{path}.modes",
+              list(self.modes), "a non-empty list of positive integers")
+        check(len(self.ridge) > 0 and all(r > 0 for r in self.ridge), f"{path}.ridge",
+              list(self.ridge), "a non-empty list of positive numbers")
+
+
+@dataclass(frozen=True)
 class BaselinesConfig:
     fno: FNOConfig = field(default_factory=FNOConfig)
+    pod: PODConfig = field(default_factory=PODConfig)
 
     def validate(self, path: str) -> None:
         self.fno.validate(f"{path}.fno")
+        self.pod.validate(f"{path}.pod")
 
 
 @dataclass(frozen=True)
@@ -315,6 +339,11 @@ class Config(DataConfig):
             value = getattr(self, f.name)
             if hasattr(value, "validate") and f.name != "convert":  # convert: validate_data
                 value.validate(f.name)
+        widest = max(max(len(get_task(t).channels), len(get_task(t).input_channels))
+                     for t in self.tasks)
+        check(self.latent.dim >= widest, "latent.dim", self.latent.dim,
+              f">= {widest}, the most channels a task in `tasks` has (a token holds at least "
+              "one coefficient per channel)")
 
 
 def check_schedule(schedule: list[list[int]]) -> None:

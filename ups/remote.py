@@ -28,10 +28,12 @@ import yaml
 B2_ENV = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
           "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
 # What a training box pulls: the encoder/decoder, the latent caches it made (each carries the
-# test split it is scored on) and the FNO baselines (trained where the converted data lives).
-BOX_PULL = ("train_autoencoder", "encode", "train_fno")
+# test split it is scored on) and the FNO and POD baselines (fitted where the converted data
+# lives).
+BOX_PULL = ("train_autoencoder", "encode", "train_fno", "train_pod")
 # Stages that need the raw or converted data: a box must never run them.
-DATA_STAGES = ("simulate", "convert", "train_autoencoder", "encode", "train_fno", "superres")
+DATA_STAGES = ("simulate", "convert", "train_autoencoder", "encode", "train_fno", "train_pod",
+               "superres")
 MISSING = {"deleted", "not in cache"}  # a status a box's data stages are allowed to have
 SECRET_KEYS = ("secret_access_key", "session_token", "access_key_id")
 

@@ -15,10 +15,11 @@ from ups.eval import leaderboard
 from ups.eval.report import HEADLINE, HEADLINE_KEYS, write_report
 
 
-def metrics(rollout, persistence, fno=None):
+def metrics(rollout, persistence, fno=None, pod=None):
     return {"nrmse_rollout": rollout, "nrmse_one_step": rollout / 2,
             "persistence_nrmse_rollout": persistence, "persistence_nrmse_one_step": 0.1,
-            "fno_nrmse_rollout": fno, "nrmse_reconstruction": 0.05, "rmse": 1.0}
+            "fno_nrmse_rollout": fno, "pod_nrmse_rollout": pod, "nrmse_reconstruction": 0.05,
+            "rmse": 1.0}
 
 
 def write_metrics(root, **tasks):
@@ -42,17 +43,21 @@ def git_repo(path, params):
 
 
 def test_summary_means_and_wins_over_baselines(tmp_path):
-    write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3), b=metrics(0.6, 0.4, fno=0.5))
+    write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3, pod=0.1),
+                  b=metrics(0.6, 0.4, fno=0.5, pod=0.7))
     summary = write_report(tmp_path / "m", ("a", "b"), tmp_path / "s.json", tmp_path / "l.csv")
     assert summary["mean"]["nrmse_rollout"] == pytest.approx(0.4)
     assert summary["mean"]["fno_nrmse_rollout"] == pytest.approx(0.4)
+    assert summary["mean"]["pod_nrmse_rollout"] == pytest.approx(0.4)
     assert summary["mean"]["beats_persistence"] == 1
     assert summary["mean"]["beats_fno"] == 1
+    assert summary["mean"]["beats_pod"] == 1  # b: 0.6 < 0.7; a: 0.2 > 0.1
     assert set(summary["tasks"]["a"]) == set(HEADLINE)
     assert json.loads((tmp_path / "s.json").read_text()) == summary
     (row,) = rows(tmp_path / "l.csv")
     assert float(row["a/ups"]) == pytest.approx(0.2)
     assert float(row["b/fno"]) == pytest.approx(0.5)
+    assert float(row["a/pod"]) == pytest.approx(0.1)
     assert float(row["mean/persistence"]) == pytest.approx(0.7)
     assert row["tasks"] == "a b"
 
@@ -151,9 +156,9 @@ def test_an_eval_table_in_the_old_wide_layout_is_refused_naming_it(tmp_path):
 
 
 def test_headline_per_task_and_mean_and_the_rollout_metrics(tmp_path):
-    """The compact files DVC shows: four short keys per task and for the mean (a missing
+    """The compact files DVC shows: five short keys per task and for the mean (a missing
     baseline is null), and UPS's rollout nRMSE keyed by task plus the mean."""
-    write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3), b=metrics(0.6, None))
+    write_metrics(tmp_path, a=metrics(0.2, 1.0, fno=0.3, pod=0.25), b=metrics(0.6, None))
     stale = tmp_path / "h/gone.json"  # a task dropped from `tasks` since the last run
     stale.parent.mkdir()
     stale.write_text("{}")
@@ -161,8 +166,10 @@ def test_headline_per_task_and_mean_and_the_rollout_metrics(tmp_path):
                  headline_dir=tmp_path / "h", rollout_out=tmp_path / "r.json")
     headline = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "h").iterdir()}
     assert set(headline) == {"a", "b", "mean"}
-    assert headline["a"] == {"ups": 0.2, "fno": 0.3, "persistence": 1.0, "reconstruction": 0.05}
+    assert headline["a"] == {"ups": 0.2, "fno": 0.3, "pod": 0.25, "persistence": 1.0,
+                             "reconstruction": 0.05}
     assert headline["b"]["persistence"] is None and headline["b"]["fno"] is None
+    assert headline["b"]["pod"] is None and headline["mean"]["pod"] == pytest.approx(0.25)
     assert headline["mean"]["ups"] == pytest.approx(0.4)
     assert list(headline["mean"]) == list(HEADLINE_KEYS)
     rollout = json.loads((tmp_path / "r.json").read_text())

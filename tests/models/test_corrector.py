@@ -59,7 +59,7 @@ def schedule(spread: float = S, sigma_min: float = 2e-3) -> NoiseSchedule:
 
 def denoiser(spread: float = S) -> Denoiser:
     torch.manual_seed(0)
-    return Denoiser(n_tasks=2, n_params=P, tokens=T, latent_dim=D, width=32, heads=2, depth=1,
+    return Denoiser(n_tasks=2, n_params=P, latent_dim=D, width=32, heads=2, depth=1,
                     sigma_data=data_scale(spread))
 
 

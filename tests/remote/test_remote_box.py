@@ -1,8 +1,8 @@
 """The remote-box workflow against a real S3 server (SeaweedFS on 127.0.0.1, auth enforced), seen
 through a proxy that refuses botocore's checksum headers the way Backblaze B2 does.
 
-Machine A (a clone with the data) encodes, trains the FNO baselines and pushes. A fresh clone is
-the rented box: it pulls only the autoencoder, the latent caches and the FNO checkpoints, then
+Machine A (a clone with the data) encodes, trains the FNO and POD baselines and pushes. A fresh
+clone is the rented box: it pulls only the autoencoder, the latent caches and the baselines, then
 trains and evaluates without converting or encoding (scripts/remote_bootstrap.sh, as a box runs
 it). Also: a wrong secret, B2's checksum quirk, a pushed `-S latent.dim` experiment reproduced
 elsewhere, corrupted and deleted remote objects, and a queued sweep shared between machines.
@@ -26,7 +26,8 @@ from ups.remote import B2_ENV
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ["burgers1d", "advection1d"]
-DATA_STAGES = ("simulate@", "convert@", "encode@", "train_autoencoder", "train_fno@")
+DATA_STAGES = ("simulate@", "convert@", "encode@", "train_autoencoder", "train_fno@",
+               "train_pod@")
 PREFIX = "ups"  # the project's remote prefix on the test bucket
 
 
@@ -81,8 +82,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def machine_a(server, tmp_path_factory):
-    """Machine A: the project with tiny params, encoded, FNO trained, pushed; and `origin`, the
-    shared bare git repository."""
+    """Machine A: the project with tiny params, encoded, FNO and POD trained, pushed; and
+    `origin`, the shared bare git repository."""
     s3, proxy = server
     base = tmp_path_factory.mktemp("remote")
     origin = base / "origin.git"
@@ -94,7 +95,7 @@ def machine_a(server, tmp_path_factory):
     env = box_env(s3)
     for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "pipeline"],
                 ["git", "branch", "-M", "main"], ["git", "remote", "add", "origin", str(origin)],
-                ["dvc", "repro", "encode", "train_fno"], ["git", "add", "-A"],
+                ["dvc", "repro", "encode", "train_fno", "train_pod"], ["git", "add", "-A"],
                 ["git", "commit", "-qm", "encode"], ["dvc", "push"],
                 ["git", "push", "-q", "origin", "main"]):
         sh(cmd, repo, env)
@@ -124,7 +125,7 @@ def test_box_trains_and_evaluates_from_the_pulled_caches_only(box, machine_a, se
     repo, origin = machine_a
     s3, _ = server
     for task in TASKS:
-        for stage in ("convert", "encode", "simulate", "train_fno"):
+        for stage in ("convert", "encode", "simulate", "train_fno", "train_pod"):
             assert f"Stage '{stage}@{task}' didn't change, skipping" in output, (stage, task)
     assert "Stage 'train_autoencoder' didn't change, skipping" in output
     started = ran(output)
@@ -187,7 +188,7 @@ def test_a_box_refuses_a_setting_that_needs_new_caches(machine_a, server, tmp_pa
     proc = sh(["bash", str(ROOT / "scripts/remote_bootstrap.sh")], tmp_path, env, check=False)
     assert proc.returncode == 1
     assert "train_autoencoder: deps params.yaml:latent modified" in proc.stderr
-    assert "dvc push train_autoencoder encode train_fno" in proc.stderr
+    assert "dvc push train_autoencoder encode train_fno train_pod" in proc.stderr
     assert "Running stage" not in proc.stdout + proc.stderr
 
 

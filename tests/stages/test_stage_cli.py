@@ -6,8 +6,8 @@ import pytest
 from helpers import copy_project, stage, tiny_burgers, tiny_params, write_params
 
 STAGES = ["simulate", "convert", "train_autoencoder", "encode", "train_operator", "gate",
-          "train_diffusion", "distill", "train_fno", "eval", "superres", "report", "leaderboard",
-          "promote", "remote"]
+          "train_diffusion", "distill", "train_fno", "train_pod", "eval", "superres", "report",
+          "leaderboard", "promote", "remote"]
 NO_PARAMS = {"encode", "leaderboard", "promote", "remote"}  # commands that read no parameters
 
 
@@ -36,7 +36,7 @@ def test_unknown_task_names_the_task_and_the_known_ones(project):
 
 def test_non_positive_latent_dim_fails_before_work(project, tmp_path):
     params = tmp_path / "bad.yaml"
-    write_params(params, tiny_params(latent={"tokens": 8, "dim": 0}))
+    write_params(params, tiny_params(latent={"patch_values": 8, "dim": 0}))
     proc = stage("train_autoencoder", "--data", "data/converted", "--out", "models/ae.pt",
                  "--params", str(params), cwd=project)
     assert proc.returncode == 1
@@ -57,6 +57,20 @@ def test_a_diverging_training_stage_exits_1_and_writes_no_checkpoint(project, tm
         "autoencoder: loss inf at step" in proc.stderr, proc.stderr
     assert "last finite loss" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "ae.pt").exists()
+
+
+def test_train_pod_fits_a_task_and_refuses_another_tasks_store(project, tmp_path):
+    conv = tiny_burgers(tmp_path) / "burgers1d"
+    ok = stage("train_pod", "burgers1d", "--data", str(conv), "--out", str(tmp_path / "b.npz"),
+               cwd=project)
+    assert ok.returncode == 0, ok.stderr
+    assert "pod burgers1d:" in ok.stderr and "val nRMSE" in ok.stderr
+    assert (tmp_path / "b.npz").is_file()
+    bad = stage("train_pod", "advection1d", "--data", str(conv), "--out",
+                str(tmp_path / "a.npz"), cwd=project)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert f"{conv / 'train.h5'}: holds task 'burgers1d', expected 'advection1d'" in bad.stderr
+    assert not (tmp_path / "a.npz").exists() and not list(tmp_path.glob(".a.npz*"))
 
 
 def test_missing_raw_files_name_the_folder_and_patterns(project):

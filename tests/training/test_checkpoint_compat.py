@@ -20,13 +20,12 @@ def save(path, cls, **args):
 
 def autoencoder(path, dim):
     return save(path, AutoEncoder, fields=list(FIELD_VOCAB), tasks=list(TASK_NAMES), width=16,
-                heads=2, encoder_depth=1, decoder_depth=1, supernodes=8, neighbours=2, tokens=4,
-                latent_dim=dim)
+                heads=2, encoder_depth=1, decoder_depth=1, latent_dim=dim, patch_values=4)
 
 
 def operator(path, dim):
     return save(path, LatentOperator, n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB),
-                tokens=4, latent_dim=dim, width=16, heads=2, depth=1)
+                latent_dim=dim, width=16, depth=1)
 
 
 def test_evaluation_refuses_an_operator_of_another_latent_size(tmp_path):

@@ -58,7 +58,8 @@ def test_loop_reduces_validation_loss_and_logs_throughput():
 def test_model_ends_with_best_validation_weights():
     phase = regression_phase()
     # A validation score that is best at the first check: the loop must restore those weights.
-    scores = iter([1.0, 2.0, 3.0])
+    # The untrained weights (validated first) score worst here.
+    scores = iter([5.0, 1.0, 2.0, 3.0])
     snapshots = []
 
     def validate(m):
@@ -69,7 +70,20 @@ def test_model_ends_with_best_validation_weights():
     result = train(phase, TrainConfig(steps=30, lr=0.05, warmup_steps=0, eval_every=10))
     assert result.best_step == 9
     for k, v in phase.model.state_dict().items():
-        assert torch.equal(v, snapshots[0][k])
+        assert torch.equal(v, snapshots[1][k])
+
+
+def test_initial_weights_better_than_any_trained_are_kept():
+    """An autoencoder exact at initialisation (or an operator at persistence) must not be
+    replaced by worse trained weights."""
+    phase = regression_phase()
+    initial = {k: v.clone() for k, v in phase.model.state_dict().items()}
+    scores = iter([0.5, 1.0, 2.0, 3.0])
+    phase.validate = lambda m: next(scores)
+    result = train(phase, TrainConfig(steps=30, lr=0.05, warmup_steps=0, eval_every=10))
+    assert result.best_step == -1 and result.best_val == 0.5
+    for k, v in phase.model.state_dict().items():
+        assert torch.equal(v, initial[k])
 
 
 def test_learning_rate_schedule_warms_up_then_decays():

@@ -24,8 +24,7 @@ from ups.training import operator as op_phase
 from ups.training.checkpoint import save_checkpoint
 
 AE_ARGS = dict(fields=list(FIELD_VOCAB), tasks=list(TASK_NAMES), width=16, heads=2,
-               encoder_depth=1, decoder_depth=1, supernodes=16, neighbours=2, tokens=8,
-               latent_dim=8)
+               encoder_depth=1, decoder_depth=1, latent_dim=8, patch_values=4)
 # Where each term applies: the task whose physics has it.
 AE_TERMS = {"inverse_encoding": "burgers1d", "inverse_decoding": "burgers1d",
             "latent_norm": "burgers1d", "diversity": "burgers1d", "spectral": "burgers1d",
@@ -112,7 +111,8 @@ def test_operator_decoded_terms_reach_the_operator(caches, term):
     sample = op_phase.latent_sampler([sets[task]], TaskMixer([task], 0), 4, ((0, 2),), seed=0)
     batch = sample(0)
     torch.manual_seed(1)
-    model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), 8, 8, 16, 2, 1)
+    model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), latent_dim=8, width=16, depth=1,
+                           dims=(1, 2))
     torch.nn.init.normal_(model.out.weight, std=0.1)  # zero-init output: make terms non-trivial
     if term == "positivity":  # push the predicted latents far off, where the prior bites
         torch.nn.init.constant_(model.steady_out.bias, -5.0)
@@ -162,7 +162,8 @@ def test_forcing_reaches_the_operator_in_training(caches):
     for task in ("burgers1d", "darcy2d"):
         assert "forcing" not in sets[task].cond(np.arange(2))
     torch.manual_seed(1)
-    model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), 8, 8, 16, 2, 1)
+    model = LatentOperator(len(TASK_NAMES), len(PARAM_VOCAB), latent_dim=8, width=16, depth=1,
+                           dims=(1, 2))
     torch.nn.init.normal_(model.out.weight, std=0.1)
     loss, _ = op_phase.make_loss(LossConfig(), None)(model, batch)
     grads(model, loss)
@@ -179,8 +180,8 @@ def test_forcing_reaches_the_evaluation_rollout(converted, caches, tmp_path):
 
     sets, _ = caches
     latent = converted / "latent" / "navier_stokes2d"
-    args = dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=8, latent_dim=8,
-                width=16, heads=2, depth=1)
+    args = dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), latent_dim=8,
+                width=16, depth=1, dims=(2,))
     torch.manual_seed(2)
     op = LatentOperator(**args)
     torch.nn.init.normal_(op.out.weight, std=0.1)

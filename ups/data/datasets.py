@@ -321,7 +321,10 @@ def latent_stats(caches: list[LatentTrajectories]) -> tuple[np.ndarray, np.ndarr
         sq += (flat ** 2).sum(0)
         count += flat.shape[0]
     mean = total / count
-    std = np.sqrt(np.maximum(sq / count - mean ** 2, 1e-12))
+    std = np.sqrt(np.maximum(sq / count - mean ** 2, 0.0))
+    # Slots that (nearly) never vary, e.g. those a task's lattice leaves empty, are not blown up
+    # to unit scale: their std is floored at a thousandth of the largest.
+    std = np.maximum(std, 1e-3 * max(float(std.max()), 1e-6))
     return mean.astype(np.float32), std.astype(np.float32)
 
 

@@ -53,8 +53,7 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     scale = field_scale(store) if role == "fields" else None  # (N,), Darcy's beta
     n = source.shape[0]
     n_t = source.shape[1] if role == "fields" else 1
-    tokens = model.encoder.queries.shape[0]
-    dim = model.encoder.out.out_features
+    tokens, dim = latent_shape(model, store, geometry, role)
     with naming(out):
         z = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16,
                                       shape=(n, n_t, tokens, dim))
@@ -81,16 +80,29 @@ def encode_split(model: AutoEncoder, store: GridStore, geometry: Geometry, norm:
     return z.shape
 
 
+@torch.no_grad()
+def latent_shape(model: AutoEncoder, store: GridStore, geometry: Geometry,
+                 role: str = "fields") -> tuple[int, int]:
+    """(tokens, dim) of one frame's latent: the task's lattice, found by encoding the first
+    frame (the lattice follows from the task's points, not from a setting)."""
+    source = store.fields if role == "fields" else store.inputs
+    channels = store.channels if role == "fields" else store.input_channels
+    frame = np.asarray(source[0, 0] if role == "fields" else source[0])  # (*S, C)
+    pos = torch.from_numpy(np.ascontiguousarray(geometry.at(np.zeros(1, int), np.zeros(1, int))))
+    values = torch.from_numpy(np.ascontiguousarray(frame.reshape(1, -1, frame.shape[-1])))
+    return tuple(model.encode(pos, values.float(), channels, store.task).shape[1:])
+
+
 def _cache_bytes(converted: Path, model: AutoEncoder) -> int:
     """The cache's size: float16 latents of every frame (and input field) of every split, plus
     the scoring set's copy."""
-    per_frame = model.encoder.queries.shape[0] * model.encoder.out.out_features * 2
     total = split_path(converted, SCORING_SPLIT).stat().st_size
     for split in SPLITS:
         store = open_store(split_path(converted, split))
+        tokens, dim = latent_shape(model, store, Geometry(store))
         frames = store.n * (len(store.t) + (store.inputs is not None))
         store.fields.file.close()
-        total += frames * per_frame
+        total += frames * tokens * dim * 2
     return total
 
 

@@ -37,7 +37,7 @@ from ups.eval.rollout import (
     persistence_one_step,
     persistence_rollout,
 )
-from ups.eval.variants import Variants, layout, score_correctors, score_fno
+from ups.eval.variants import Variants, layout, score_correctors, score_fno, score_pod
 from ups.io import atomic_dir, file_md5, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
@@ -84,9 +84,9 @@ def scoring_cache(model: Surrogate, latent: Path) -> LatentTrajectories:
 
 def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
                   metrics_out: Path, plots_out: Path, variants: Variants = Variants()) -> dict:
-    """Evaluate one task: the operator, persistence and the `variants` (corrector variants, FNO)
-    on the same test trajectories (the latent cache folder's scoring set, so no converted data
-    is needed); writes the metrics JSON and the plots folder."""
+    """Evaluate one task: the operator, persistence and the `variants` (corrector variants, FNO,
+    POD) on the same test trajectories (the latent cache folder's scoring set, so no converted
+    data is needed); writes the metrics JSON and the plots folder."""
     model = load_surrogate(ae_ckpt, op_ckpt, latent)
     store = open_store(split_path(latent, SCORING_SPLIT))
     spec = get_task(store.task)
@@ -107,7 +107,8 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
     for scored in (score_fno(variants.fno, latent, truth, spec.steady, lengths)
                    if spec.kind == "grid" else None,
                    score_correctors(model, op_ckpt, cache, truth, store.spatial_shape,
-                                    spec.kind == "grid", lengths, spec.steady, variants)):
+                                    spec.kind == "grid", lengths, spec.steady, variants),
+                   score_pod(variants.pod, latent, truth, spec.steady, lengths)):
         if scored is None:
             metrics.update({f"fno_{k}": None for k in ("nrmse_rollout", "nrmse_one_step")})
             notes.append(f"fno: the FNO baseline needs a grid; {spec.name} is a {spec.kind}")

@@ -1,13 +1,14 @@
 """Aggregate per-task metrics: `summary.json`, the run's leaderboard row, and the plot tables.
 
 Each model variant of an evaluation (UPS, its baselines) writes its figures under a key prefix in
-`metrics/eval/<task>.json`: `nrmse_rollout` for UPS, `persistence_nrmse_rollout`, `fno_...`.
+`metrics/eval/<task>.json`: `nrmse_rollout` for UPS, `persistence_nrmse_rollout`, `fno_...`,
+`pod_...`.
 The report lays them side by side per task and averages them over the tasks that have them.
 
 What DVC shows must fit a terminal: `dvc metrics show` and `dvc exp show` read only
 `metrics/rollout_nrmse.json` (UPS's rollout nRMSE per task and their mean: one column each, keyed
 by task, so `dvc exp show` lays experiments side by side), `dvc metrics show metrics/headline` the
-per-task headline (four short keys, a row per task and one for the mean), and the full figures
+per-task headline (five short keys, a row per task and one for the mean), and the full figures
 stay in `metrics/eval/<task>.json` and `metrics/summary.json` (`dvc metrics diff --targets
 metrics/eval` diffs every figure).
 """
@@ -28,14 +29,15 @@ from ups.io import atomic_dir, atomic_file, read_json, write_json
 # Model variants and the prefix of their figures in the per-task metrics: the operator alone,
 # with its corrector (ups.eval.variants), and the baselines.
 VARIANTS = {"ups": "", "diffusion": "diffusion_", "consistency": "consistency_", "ttc": "ttc_",
-            "persistence": "persistence_", "fno": "fno_"}
+            "persistence": "persistence_", "fno": "fno_", "pod": "pod_"}
 HEADLINE = (*(f"{p}nrmse_{k}" for p in VARIANTS.values() for k in ("rollout", "one_step")),
             "nrmse_reconstruction")
 # The per-task headline files' keys and the summary figure each holds: short keys, so that
 # `dvc metrics show metrics/headline` stays within 120 columns.
 HEADLINE_KEYS = {"ups": "nrmse_rollout", "fno": "fno_nrmse_rollout",
-                 "persistence": "persistence_nrmse_rollout",
+                 "pod": "pod_nrmse_rollout", "persistence": "persistence_nrmse_rollout",
                  "reconstruction": "nrmse_reconstruction"}
+BASELINES = ("persistence", "fno", "pod")  # `beats_<name>` counts the tasks where UPS wins
 MEAN = "mean"  # the headline row, and the rollout metrics key, of the mean over tasks
 
 
@@ -45,12 +47,12 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def build_summary(per_task: dict[str, dict]) -> dict:
-    """Per-task headline figures and their means; `beats_persistence` (and `beats_fno`) count
-    the tasks where UPS's rollout nRMSE is lower."""
+    """Per-task headline figures and their means; `beats_persistence` (`beats_fno`,
+    `beats_pod`) count the tasks where UPS's rollout nRMSE is lower."""
     tasks = {t: {k: m.get(k) for k in HEADLINE} for t, m in per_task.items()}
     # A figure a task does not have (persistence of a steady task) is null: means skip it.
     mean: dict = {k: _mean([v[k] for v in tasks.values()]) for k in HEADLINE}
-    for base in ("persistence", "fno"):
+    for base in BASELINES:
         key = f"{base}_nrmse_rollout"
         mean[f"beats_{base}"] = int(sum(v[key] is not None and v["nrmse_rollout"] < v[key]
                                         for v in tasks.values()))
@@ -118,7 +120,7 @@ def _nrmse_rows(path: Path) -> list[dict]:
 
 
 def headline(summary: dict) -> dict[str, dict]:
-    """Per task and for the mean over tasks: the four headline figures under short keys."""
+    """Per task and for the mean over tasks: the headline figures under short keys."""
     rows = {**summary["tasks"], MEAN: summary["mean"]}  # no task is named "mean" (ups/tasks.py)
     return {name: {key: figures.get(field) for key, field in HEADLINE_KEYS.items()}
             for name, figures in rows.items()}

@@ -1,4 +1,5 @@
-"""The model variants scored beside the operator alone: corrector variants and the FNO baseline.
+"""The model variants scored beside the operator alone: corrector variants and the FNO and POD
+baselines.
 
 Each variant's figures go under its prefix in the task's metrics (`diffusion_nrmse_rollout`,
 `fno_nrmse_one_step`, ...): nRMSE of the full rollout and of one step from the true state, the
@@ -27,8 +28,10 @@ from ups.eval.corrected import (
 )
 from ups.eval.fno import fno_one_step, fno_rollout, fno_steady
 from ups.eval.metrics import nrmse_per_time, pdebench_metrics
+from ups.eval.pod import pod_one_step, pod_rollout, pod_steady
 from ups.eval.rollout import Surrogate, decode_trajectories
 from ups.training.checkpoint import load_checkpoint
+from ups.training.pod_model import read_record
 
 CORRECTOR_VARIANTS = ("diffusion", "consistency", "ttc")
 FIGURES = ("nrmse_rollout", "nrmse_one_step", "frmse_low", "frmse_mid", "frmse_high",
@@ -44,6 +47,7 @@ class Variants:
     consistency: Path | None = None
     fno: Path | None = None
     seed: int = 0
+    pod: Path | None = None
 
 
 @dataclass
@@ -101,6 +105,34 @@ def score_fno(path: Path | None, converted: Path, truth: np.ndarray, steady: boo
         out.metrics = figures("fno", pred, one, truth, lengths, seconds, steady=False)
     out.metrics["fno_train_seconds"] = load_checkpoint(path)["extra"].get("train_seconds")
     out.rollouts["fno"] = pred
+    return out
+
+
+def score_pod(path: Path | None, converted: Path, truth: np.ndarray, steady: bool,
+              lengths: tuple[float, ...] | None) -> Scored:
+    """The POD baseline on the same test trajectories (null where none was fitted: switched
+    off, or a task whose points move); also its chosen modes and ridge, and its fit time."""
+    out = Scored(metrics={**null_figures("pod"), "pod_modes": None, "pod_ridge": None,
+                          "pod_train_seconds": None})
+    record = None if path is None else read_record(path)
+    reason = "no POD model given" if record is None else record.get("disabled")
+    if reason:
+        out.notes.append(f"pod: {reason}")
+        return out
+    n = len(truth)
+    start = time.perf_counter()
+    if steady:
+        pred = pod_steady(path, converted, n)
+        seconds = time.perf_counter() - start
+        out.metrics.update(figures("pod", pred, None, truth, lengths, seconds, steady=True))
+    else:
+        pred = pod_rollout(path, converted, n)
+        seconds = (time.perf_counter() - start) / max(truth.shape[1] - 1, 1)
+        one = pod_one_step(path, converted, n)[:, 1:]
+        out.metrics.update(figures("pod", pred, one, truth, lengths, seconds, steady=False))
+    out.metrics.update(pod_modes=record["modes"], pod_ridge=record["ridge"],
+                       pod_train_seconds=record["fit_seconds"])
+    out.rollouts["pod"] = pred
     return out
 
 

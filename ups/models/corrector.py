@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from ups.models.blocks import MLP, Block, FourierFeatures
+from ups.models.lattice import anchors, side
+from ups.tasks import TASK_NAMES, get_task
 
 
 @dataclass(frozen=True)
@@ -138,18 +140,18 @@ class Denoiser(nn.Module):
     the noise level, task and PDE parameters form one adaLN conditioning vector.
     """
 
-    def __init__(self, n_tasks: int, n_params: int, tokens: int, latent_dim: int, width: int,
+    def __init__(self, n_tasks: int, n_params: int, latent_dim: int, width: int,
                  heads: int, depth: int, sigma_data: float = 1.0):
         super().__init__()
         if not sigma_data > 0.0:
             raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
         # Plain values only: checkpoints store them to rebuild the model (ConsistencyModel too).
-        self.config = dict(n_tasks=n_tasks, n_params=n_params, tokens=tokens,
-                           latent_dim=latent_dim, width=width, heads=heads, depth=depth,
+        self.config = dict(n_tasks=n_tasks, n_params=n_params, latent_dim=latent_dim, width=width, heads=heads, depth=depth,
                            sigma_data=sigma_data)
         self.sigma_data = sigma_data
         self.inp = nn.Linear(2 * latent_dim, width)
-        self.token_pos = nn.Parameter(torch.randn(tokens, width) * 0.02)
+        self.token_pos = FourierFeatures(3, width, n_freq=4)  # the cell a token stands for
+        self.task_dims = [get_task(t).dims for t in TASK_NAMES[:n_tasks]]
         self.noise_emb = FourierFeatures(1, width, n_freq=6)
         self.task = nn.Embedding(n_tasks, width)
         self.param_mlp = MLP(2 * n_params, width, width)
@@ -183,7 +185,9 @@ class Denoiser(nn.Module):
         c = (self.task(cond.task_ids) + self.noise_emb(c_noise)
              + self.param_mlp(torch.cat([log_p, mask], dim=-1)))
         c = self.cond_mlp(c)  # (B, W)
-        h = self.inp(torch.cat([c_in * x, cond.pred], dim=-1)) + self.token_pos  # (B, T, W)
+        dims = self.task_dims[int(cond.task_ids[0])]  # a batch holds one task (one lattice)
+        where = self.token_pos(anchors(side(x.shape[1], dims), dims, x.device))
+        h = self.inp(torch.cat([c_in * x, cond.pred], dim=-1)) + where  # (B, T, W)
         for block in self.blocks:
             h = block(h, c)
         return self.out(self.norm(h))  # (B, T, W) -> (B, T, D)

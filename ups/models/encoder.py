@@ -1,12 +1,19 @@
-"""Encoder: a set of points with named field values -> latent tokens (UPT-style).
+"""Encoder: a set of points with named field values -> one latent token per lattice cell.
 
-Grid cells, mesh nodes and particles all enter the same way: coordinates normalised to the task's
-domain and padded to 3D, plus field values. Each named field has its own learned embedding (a
-field vocabulary), so tasks with different channels share one encoder and one latent space.
+Grid cells, mesh nodes and particles enter the same way: coordinates normalised to the task's
+domain and padded to 3D, plus field values. Each point falls into one cell of the task's token
+lattice (`ups.models.lattice`). A token is the sum of two parts:
 
-points --(field + position + task embedding)--> each point messages its k nearest supernodes
-(farthest-point-sampled; message passing in pure torch, mean aggregation) --> transformer blocks
---> perceiver pooling to `tokens` queries.
+- linear: the cell's field at n^d nodes per channel (`LocalBasis`). On a grid cell of at most
+  `latent_dim / C` values these are the grid values themselves, so this part alone is exactly
+  invertible and reconstruction does not have to be learned from scratch (the "identity init"
+  of latent emulators that train fast); a larger cell keeps the values of its least-squares
+  cosine series of low frequencies (the best local low-pass); scattered points (meshes,
+  particles) are fitted the same way. Field values stay field values: a pointwise nonlinearity
+  of the PDE stays pointwise for the operator;
+- learned: what the linear part missed (each point's residual, embedded per named field, so one
+  encoder serves every task), pooled per cell, then transformer blocks over the tokens, through
+  a zero-initialised projection: it starts at nothing and learns only what lowers the loss.
 """
 
 from __future__ import annotations
@@ -14,7 +21,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ups.models.blocks import MLP, Block, CrossBlock, DistanceBias, FourierFeatures, halton
+from ups.models.blocks import MLP, Block, FourierFeatures
+from ups.models.lattice import (
+    anchors,
+    cells_per_axis,
+    cosine_basis,
+    frequencies,
+    locate,
+    points_per_axis,
+)
 
 
 class FieldEmbedding(nn.Module):
@@ -31,81 +46,117 @@ class FieldEmbedding(nn.Module):
             self.bias[field_ids].sum(0)
 
 
-def farthest_point_sample(pos: torch.Tensor, m: int) -> torch.Tensor:
-    """Indices (B, m) of m well-spread points, deterministic (starts at point 0)."""
-    b, n, _ = pos.shape
-    idx = torch.zeros(b, m, dtype=torch.long, device=pos.device)
-    dist = torch.full((b, n), float("inf"), device=pos.device)
-    last = torch.zeros(b, dtype=torch.long, device=pos.device)
-    rows = torch.arange(b, device=pos.device)
-    for j in range(1, m):
-        d = ((pos - pos[rows, last][:, None]) ** 2).sum(-1)  # (B, N)
-        dist = torch.minimum(dist, d)
-        last = dist.argmax(-1)
-        idx[:, j] = last
-    return idx
+def scatter_sum(x: torch.Tensor, idx: torch.Tensor, m: int) -> torch.Tensor:
+    """Sum of rows x (B, N, *F) per target idx (B, N) in [0, m) -> (B, m, *F)."""
+    b, n = idx.shape
+    flat = (idx + torch.arange(b, device=idx.device)[:, None] * m).reshape(-1)  # (B N,)
+    out = x.new_zeros(b * m, *x.shape[2:]).index_add_(0, flat, x.reshape(b * n, *x.shape[2:]))
+    return out.view(b, m, *x.shape[2:])
 
 
-def gather_points(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """x (B, N, D), idx (B, *I) -> (B, *I, D)."""
-    b, d = x.shape[0], x.shape[-1]
-    flat = idx.reshape(b, -1, 1).expand(-1, -1, d)
-    return x.gather(1, flat).reshape(*idx.shape, d)
+class LocalBasis:
+    """The cell-local cosine basis of one task: what the linear parts of encoder and decoder
+    share. A token holds the field at n^dims nodes per cell and channel, the points
+    (i + 1/2) / n of the cell: on a grid whose cell has n points per axis these are the grid's
+    own values (the latent is the field, cell by cell); with larger cells, the values there of
+    the cell's least-squares cosine series of frequencies below n (a low-pass of the cell)."""
+
+    def __init__(self, m: int, dims: int, n: int, channels: int, grid: bool):
+        self.m, self.dims, self.n, self.channels = m, dims, n, channels
+        self.freq = frequencies(n, dims)  # (J, dims), J = n^dims
+        axes = [(torch.arange(n, dtype=torch.float32) + 0.5) / n] * dims
+        nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, dims)
+        self.nodes = cosine_basis(nodes, self.freq, n)  # (J nodes, J freq), orthonormal
+        # Ridge relative to a full grid cell's Gram matrix (the identity or more): negligible on
+        # a grid, larger for point sets, whose sparse cells leave the fit underdetermined (empty
+        # cells get 0); it keeps their values small (float16 caches).
+        self.ridge = 1e-6 if grid else 1e-2
+
+    @property
+    def size(self) -> int:
+        return len(self.freq) * self.channels
+
+    def at(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pos (B, N, 3) -> cell index (B, N) and basis values (B, N, J)."""
+        cell, local = locate(pos, self.m, self.dims)
+        return cell, cosine_basis(local, self.freq.to(pos.device), self.n)
+
+    def fit(self, pos: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Each cell's values at its nodes: (B, N, 3), (B, N, C) -> (B, L, J, C)."""
+        cell, phi = self.at(pos)
+        lattice = self.m ** self.dims
+        gram = scatter_sum(phi[..., :, None] * phi[..., None, :], cell, lattice)  # (B, L, J, J)
+        rhs = scatter_sum(phi[..., :, None] * values[..., None, :], cell, lattice)  # (B, L, J, C)
+        eye = torch.eye(len(self.freq), device=pos.device, dtype=gram.dtype)
+        coef = torch.linalg.solve(gram + self.ridge * eye, rhs)  # cosine coefficients
+        return torch.einsum("ik,blkc->blic", self.nodes.to(coef), coef)
+
+    def evaluate(self, nodal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Node values (B, L, J, C) -> the cells' cosine series at positions (B, Q, 3): (B, Q, C)."""
+        coef = torch.einsum("ik,blic->blkc", self.nodes.to(nodal), nodal)  # orthonormal inverse
+        cell, phi = self.at(pos)
+        b, q = cell.shape
+        per_point = coef.gather(1, cell.view(b, q, 1, 1).expand(-1, -1, *coef.shape[2:]))
+        return torch.einsum("bqj,bqjc->bqc", phi, per_point)
+
+    def to_latent(self, nodal: torch.Tensor, latent_dim: int) -> torch.Tensor:
+        """(B, L, J, C) -> (B, L, D): node-major slots j * C + c, the rest zero."""
+        flat = nodal.flatten(2)
+        return nn.functional.pad(flat, (0, latent_dim - flat.shape[-1]))
+
+    def from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) -> (B, L, J, C), the inverse of `to_latent`."""
+        return z[..., :self.size].unflatten(-1, (len(self.freq), self.channels))
 
 
-def scatter_mean(x: torch.Tensor, idx: torch.Tensor, m: int) -> torch.Tensor:
-    """Mean of rows x (B, E, W) per target idx (B, E) in [0, m) -> (B, m, W); empty targets 0."""
-    b, _, w = x.shape
-    flat = (idx + torch.arange(b, device=idx.device)[:, None] * m).reshape(-1)  # (B E,)
-    total = x.new_zeros(b * m, w).index_add_(0, flat, x.reshape(-1, w))
-    count = x.new_zeros(b * m).index_add_(0, flat, x.new_ones(flat.shape[0]))
-    return (total / count.clamp_min(1)[:, None]).view(b, m, w)
+def local_basis(pos: torch.Tensor, dims: int, channels: int, latent_dim: int,
+                patch_values: int, grid: bool, m: int | None = None) -> LocalBasis:
+    """The basis of a task whose points are `pos` (B, N, 3) (or whose lattice side is `m`):
+    on a grid as many nodes per axis as the cell has points (exact) unless the token is too
+    narrow for them; a point set half as many, as its cells hold points unevenly."""
+    p = points_per_axis(dims, channels, patch_values)
+    if m is None:
+        m = cells_per_axis(pos[0], dims, channels, patch_values, grid)
+    n = p if grid else max(1, p // 2)
+    while n > 1 and n ** dims * channels > latent_dim:
+        n //= 2
+    return LocalBasis(m, dims, n, channels, grid)
 
 
 class Encoder(nn.Module):
     def __init__(self, n_fields: int, n_tasks: int, width: int, heads: int, depth: int,
-                 supernodes: int, neighbours: int, tokens: int, latent_dim: int):
+                 latent_dim: int, patch_values: int):
         super().__init__()
-        self.supernodes, self.neighbours = supernodes, neighbours
+        self.latent_dim, self.patch_values = latent_dim, patch_values
         self.fields = FieldEmbedding(n_fields, width)
-        self.pos = FourierFeatures(3, width)
-        self.task = nn.Embedding(n_tasks, width)
-        self.point_norm = nn.LayerNorm(width)
+        self.offset = FourierFeatures(3, width, n_freq=4)
         self.point_mlp = MLP(width, 2 * width, width)
-        self.message_norm = nn.LayerNorm(width)
-        self.rel_pos = FourierFeatures(3, width, n_freq=6)
-        self.message = MLP(2 * width, width, width)
+        self.inp = nn.Linear(latent_dim, width)
+        self.pos = FourierFeatures(3, width, n_freq=6)
+        self.task = nn.Embedding(n_tasks, width)
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
-        # Latent tokens are anchored at fixed low-discrepancy points of the unit cube; each pools
-        # the supernodes near its anchor first (a geometric prior that learns in hundreds of steps
-        # what unanchored perceiver queries need thousands for).
-        self.register_buffer("anchors", halton(tokens), persistent=False)  # (L, 3)
-        self.queries = nn.Parameter(torch.randn(tokens, width) * 0.02)
-        self.pool_bias = DistanceBias(heads)
-        self.pool = CrossBlock(width, heads)
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, latent_dim)
+        nn.init.zeros_(self.out.weight)  # the learned part starts at nothing
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, pos: torch.Tensor, values: torch.Tensor, field_ids: torch.Tensor,
-                task_ids: torch.Tensor, dims: int) -> torch.Tensor:
+                task_ids: torch.Tensor, dims: int, grid: bool) -> torch.Tensor:
         """pos (B, N, 3) in [0, 1], values (B, N, C), field_ids (C,), task_ids (B,) -> (B, L, D).
 
-        `dims`: the task's spatial dimensions (the padded coordinates beyond them are zero).
-        """
-        h = self.fields(values, field_ids) + self.pos(pos) + self.task(task_ids)[:, None]
-        h = h + self.point_mlp(self.point_norm(h))  # (B, N, W)
-        m = min(self.supernodes, pos.shape[1])
-        k = min(self.neighbours, m)
-        centres = gather_points(pos, farthest_point_sample(pos, m))  # (B, M, 3)
-        # Each point sends one message to each of its k nearest supernodes (k=1: Voronoi cells),
-        # so every point is seen and the cost is O(N k), not O(M N).
-        nearest = torch.cdist(pos, centres).topk(k, dim=-1, largest=False).indices  # (B, N, k)
-        rel = pos[:, :, None] - gather_points(centres, nearest)  # (B, N, k, 3)
-        h = self.message_norm(h)[:, :, None].expand(-1, -1, k, -1)
-        msg = self.message(torch.cat([h, self.rel_pos(rel)], dim=-1))  # (B, N, k, W)
-        s = scatter_mean(msg.flatten(1, 2), nearest.flatten(1), m)  # (B, M, W)
+        `dims`: the task's spatial dimensions; `grid`: its points form a regular grid."""
+        basis = local_basis(pos, dims, values.shape[-1], self.latent_dim, self.patch_values,
+                            grid)
+        nodal = basis.fit(pos, values)  # (B, L, J, C)
+        z_lin = basis.to_latent(nodal, self.latent_dim)  # (B, L, D)
+        residual = values - basis.evaluate(nodal, pos)  # (B, N, C): what the basis misses
+        cell, local = locate(pos, basis.m, dims)
+        h = self.fields(residual, field_ids) + self.offset(nn.functional.pad(local, (0, 3 - dims)))
+        pooled = scatter_sum(self.point_mlp(h), cell, basis.m ** dims)  # (B, L, W)
+        count = scatter_sum(torch.ones_like(cell, dtype=h.dtype)[..., None], cell,
+                            basis.m ** dims).clamp_min(1)
+        s = (self.inp(z_lin) + pooled / count + self.pos(anchors(basis.m, dims, pos.device))
+             + self.task(task_ids)[:, None])
         for block in self.blocks:
             s = block(s)
-        q = (self.queries + self.pos(self.anchors)).expand(pos.shape[0], -1, -1)  # (B, L, W)
-        bias = self.pool_bias(self.anchors[None], centres, dims)  # (B, H, L, M)
-        return self.out(self.norm(self.pool(q, s, bias)))  # (B, L, D)
+        return z_lin + self.out(self.norm(s))  # (B, L, D)

@@ -29,8 +29,8 @@ from ups.training.priors import FieldFrame, field_terms, warmup_factor
 FIELD_PRIORS = ("spectral", "boundary", "conservation", "positivity", "divergence")
 # Kept on AdamW by the Muon optimizer: the input and output projections (coordinate features,
 # latent in/out). Embeddings and readout tables are not nn.Linear, so they stay there anyway.
-ADAMW_NAMES = ("encoder.pos", "encoder.rel_pos", "encoder.out", "decoder.query",
-               "decoder.latent_in")
+ADAMW_NAMES = ("encoder.pos", "encoder.offset", "encoder.inp", "encoder.out", "decoder.pos",
+               "decoder.kernel", "decoder.latent_in")
 
 
 def _sampler(sets: list[TaskFrames], mixer: TaskMixer, batch_size: int, num_queries: int,

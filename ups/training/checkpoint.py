@@ -63,7 +63,7 @@ def save_disabled(path: str | Path, reason: str, live_dir: str | Path | None = N
         (Path(live_dir) / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
 
 
-LATENT_SHAPE = ("tokens", "latent_dim")  # what every model of the latent space must agree on
+LATENT_SHAPE = ("latent_dim",)  # what every model of the latent space must agree on
 
 
 def check_same(settings: tuple[str, ...], first: tuple[Path, dict],

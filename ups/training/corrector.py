@@ -71,9 +71,8 @@ class FrozenOperator:
 
 def denoiser_args(cfg: Config, sigma_data: float) -> dict:
     c = cfg.corrector
-    return dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=cfg.latent.tokens,
-                latent_dim=cfg.latent.dim, width=c.width, heads=c.heads, depth=c.depth,
-                sigma_data=sigma_data)
+    return dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), latent_dim=cfg.latent.dim,
+                width=c.width, heads=c.heads, depth=c.depth, sigma_data=sigma_data)
 
 
 def schedule_for(c: CorrectorConfig, sigma_data: float) -> NoiseSchedule:

@@ -193,6 +193,14 @@ def train(phase: Phase, cfg: TrainConfig, logger: Any = None, log_every: int = 1
         result.history = state["history"]
         start = state["step"] + 1
         print(f"{phase.name}: resumed from {resume} at step {start}", file=sys.stderr)
+    if state is None and world.main:
+        # The initial weights are a candidate too: an autoencoder whose linear part is already
+        # exact, or an operator that starts as persistence, must never be replaced by worse.
+        with ema.applied(model) if ema is not None else contextlib.nullcontext():
+            val, _ = _validated(phase.validate(model))
+        if math.isfinite(val):
+            best_val, best_step, best_state = val, -1, copy.deepcopy(model.state_dict())
+        result.history.append({"step": -1, "val": val})
     wait = compute = 0.0
     samples = 0
     last_finite: tuple[int, float] | None = None  # (step, loss): named when training diverges

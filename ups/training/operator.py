@@ -39,9 +39,9 @@ ADAMW_NAMES = ("inp", "force", "out", "steady_out", "cond.dt")
 
 def operator_args(cfg: Config) -> dict:
     m = cfg.model
-    return dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), tokens=cfg.latent.tokens,
-                latent_dim=cfg.latent.dim, width=m.operator_width, heads=m.heads,
-                depth=m.operator_depth)
+    return dict(n_tasks=len(TASK_NAMES), n_params=len(PARAM_VOCAB), latent_dim=cfg.latent.dim,
+                width=m.operator_width, depth=m.operator_depth, kernel=m.operator_kernel,
+                dims=sorted({get_task(t).dims for t in cfg.tasks}))
 
 
 class FieldDecoder:
