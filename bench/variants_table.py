@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = (("operator", ""), ("+ diffusion", "diffusion_"), ("+ consistency", "consistency_"),
-            ("+ TTC", "ttc_"), ("FNO", "fno_"), ("persistence", "persistence_"))
+            ("+ TTC", "ttc_"), ("FNO", "fno_"), ("POD", "pod_"), ("persistence", "persistence_"))
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -37,6 +37,19 @@ def variants(metrics: dict[str, dict]) -> list[str]:
     return lines
 
 
+def headline(metrics: dict[str, dict]) -> list[str]:
+    """Issue 21's comparison: UPS beside its baselines, one row per task."""
+    lines = ["| task | UPS rollout | FNO rollout | POD rollout | persistence rollout | "
+             "UPS one-step | persistence one-step | reconstruction | cache / data |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    keys = ("nrmse_rollout", "fno_nrmse_rollout", "pod_nrmse_rollout",
+            "persistence_nrmse_rollout", "nrmse_one_step", "persistence_nrmse_one_step",
+            "nrmse_reconstruction", "cache_to_data_ratio")
+    for task, m in metrics.items():
+        lines.append(f"| {task} | " + " | ".join(fmt(m.get(k)) for k in keys) + " |")
+    return lines
+
+
 def superres(root: Path) -> list[str]:
     lines = ["| task | factor | decoder nRMSE | interpolation nRMSE |", "|---|---|---|---|"]
     for path in sorted((root / "metrics/superres").glob("*.json")):
@@ -56,6 +69,7 @@ def main() -> None:
     summary = json.loads((args.root / "metrics/summary.json").read_text())
     metrics = {t: json.loads((args.root / f"metrics/eval/{t}.json").read_text())
                for t in summary["tasks"]}
+    print("\n".join(headline(metrics)) + "\n")
     print("\n".join(variants(metrics)))
     sr = superres(args.root)
     if sr:

@@ -52,6 +52,8 @@ def test_repro_writes_metrics_for_every_task(repo):
         assert (repo / f"plots/eval/{task}/nrmse_vs_step.csv").is_file()
         assert list((repo / f"plots/eval/{task}").glob("*.png"))
         assert (repo / f"data/latent/{task}/train.npy").is_file()
+        # The cache replaces the data: float16 latents no larger than the float32 fields.
+        assert 0 < m["cache_to_data_ratio"] <= 1.0, (task, m["cache_to_data_ratio"])
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary["tasks"]) == set(TASKS)
     assert summary["gates"]["proxy_passed"] in (True, False)

@@ -143,6 +143,13 @@ def encode_task(task: str, checkpoint: Path, converted: Path, out_dir: Path,
                                      "by": norm.by})  # by: the fields are u / that param
             meta["params"][split] = store.params.tolist()
             meta["shape"][split] = list(shape)
+            # The premise of caching: the latents are smaller than the data they replace.
+            meta.setdefault("bytes", {"latent": 0, "fields": 0})
+            meta["bytes"]["latent"] += sum((tmp / f).stat().st_size for f in
+                                           (f"{split}.npy", f"{split}_inputs.npy")
+                                           if (tmp / f).is_file())
+            meta["bytes"]["fields"] += 4 * sum(int(np.prod(a.shape)) for a in
+                                               (store.fields, store.inputs) if a is not None)
         for src, dst in ((split_path(converted, SCORING_SPLIT), split_path(tmp, SCORING_SPLIT)),
                          (stats, tmp / STATS)):
             with naming(dst):

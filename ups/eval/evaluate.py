@@ -38,7 +38,7 @@ from ups.eval.rollout import (
     persistence_rollout,
 )
 from ups.eval.variants import Variants, layout, score_correctors, score_fno, score_pod
-from ups.io import atomic_dir, file_md5, write_json
+from ups.io import atomic_dir, file_md5, read_json, write_json
 from ups.models.autoencoder import AutoEncoder
 from ups.models.operator import LatentOperator
 from ups.tasks import get_task
@@ -116,7 +116,7 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
         metrics.update(scored.metrics)
         rollouts.update(scored.rollouts)
         notes += scored.notes
-    metrics = _finite({**metrics, "test_trajectories": n})
+    metrics = _finite({**metrics, "test_trajectories": n, **cache_size(latent)})
     if spec.kind != "grid":  # boundary and spectral figures need a grid
         metrics.update({k: None for k in metrics if k.endswith(GRID_ONLY)})
     if notes:
@@ -127,6 +127,18 @@ def evaluate_task(ae_ckpt: Path, op_ckpt: Path, latent: Path, cfg: EvalConfig,
 
 
 GRID_ONLY = ("brmse", "frmse_low", "frmse_mid", "frmse_high")
+
+
+def cache_size(latent: Path) -> dict:
+    """Bytes of the latent arrays (float16, every split; the .npy headers aside) against the
+    float32 fields they replace (the cache's meta); a cache from before the fields' bytes were
+    recorded gives nulls."""
+    sizes = read_json(Path(latent) / "meta.json").get("bytes")
+    if not sizes:
+        return {"cache_bytes": None, "data_bytes": None, "cache_to_data_ratio": None}
+    arrays = sum(np.load(f, mmap_mode="r").nbytes for f in sorted(Path(latent).glob("*.npy")))
+    return {"cache_bytes": int(arrays), "data_bytes": sizes["fields"],
+            "cache_to_data_ratio": arrays / sizes["fields"]}
 
 
 def _notes(spec, spatial: tuple[int, ...]) -> list[str]:
