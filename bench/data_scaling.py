@@ -80,7 +80,8 @@ def main() -> None:
               "converted (MB) | latent cache (MB) | cache / converted |\n"
               "|---|---|---|---|---|---|---|---|")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch threads "
-          f"{torch.get_num_threads()}; latent dim {cfg.latent.dim}, patch_values {cfg.latent.patch_values}, float16")
+          f"{torch.get_num_threads()}; latent dim {cfg.latent.dim}, patch_values "
+          f"{cfg.latent.patch_values}, float16")
     print("\nGrid points (burgers1d, 96 trajectories, 41 steps):\n\n" + header)
     for nx in (64, 256, 1024):
         r = run_case(base / f"nx{nx}", cfg, {"burgers1d": dict(burgers, nx=nx)}, base / "ae.pt")

@@ -102,5 +102,5 @@ def test_encode_onto_a_full_disk(data, tmp_path, how):
     with small_disk(disk, 64, how) as fsize:
         proc = run_limited([sys.executable, "-m", "stages.encode", "burgers1d", "--autoencoder",
                             str(data / "ae.pt"), "--data", str(data / "conv"), "--out",
-                            str(out), "--params", str(data / "params.yaml")], fsize)
+                            str(out)], fsize)
         assert_clean_failure(proc, disk, out)

@@ -141,6 +141,6 @@ def test_killed_encode_leaves_nothing_half_written_and_reruns_equal(work):
                          "--data", str(conv.parent), "--out", str(ae)),
                    cwd=ROOT, check=True, capture_output=True)
     check_kills(
-        lambda out: stage("encode", "burgers1d", "--params", str(work / "params.yaml"),
-                          "--autoencoder", str(ae), "--data", str(conv), "--out", str(out)),
+        lambda out: stage("encode", "burgers1d", "--autoencoder", str(ae), "--data", str(conv),
+                          "--out", str(out)),
         lambda name: work / "latent" / name, cache_arrays)

@@ -11,6 +11,7 @@ gives null figures and a note saying why.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,23 @@ def null_figures(name: str) -> dict:
     return {f"{name}_{k}": None for k in FIGURES}
 
 
+def timed_figures(name: str, truth: np.ndarray, lengths: tuple[float, ...] | None,
+                  steady: bool, steady_map: Callable[[int], np.ndarray],
+                  rollout: Callable[[int], np.ndarray],
+                  one_step: Callable[[int], np.ndarray]) -> tuple[np.ndarray, dict]:
+    """A baseline's prediction of the first n = len(truth) test trajectories and its figures,
+    timed per rollout step (a steady task: per prediction)."""
+    n = len(truth)
+    start = time.perf_counter()
+    if steady:
+        pred = steady_map(n)
+        return pred, figures(name, pred, None, truth, lengths, time.perf_counter() - start,
+                             steady=True)
+    pred = rollout(n)
+    seconds = (time.perf_counter() - start) / max(truth.shape[1] - 1, 1)
+    return pred, figures(name, pred, one_step(n)[:, 1:], truth, lengths, seconds, steady=False)
+
+
 def score_fno(path: Path | None, converted: Path, truth: np.ndarray, steady: bool,
               lengths: tuple[float, ...] | None) -> Scored:
     """The FNO baseline on the same test trajectories (null where none was trained)."""
@@ -92,17 +110,9 @@ def score_fno(path: Path | None, converted: Path, truth: np.ndarray, steady: boo
     if reason:
         out.notes.append(f"fno: {reason}")
         return out
-    n = len(truth)
-    start = time.perf_counter()
-    if steady:
-        pred = fno_steady(path, converted, n)
-        seconds = time.perf_counter() - start
-        out.metrics = figures("fno", pred, None, truth, lengths, seconds, steady=True)
-    else:
-        pred = fno_rollout(path, converted, n)
-        seconds = (time.perf_counter() - start) / max(truth.shape[1] - 1, 1)
-        one = fno_one_step(path, converted, n)[:, 1:]
-        out.metrics = figures("fno", pred, one, truth, lengths, seconds, steady=False)
+    pred, out.metrics = timed_figures(
+        "fno", truth, lengths, steady, lambda n: fno_steady(path, converted, n),
+        lambda n: fno_rollout(path, converted, n), lambda n: fno_one_step(path, converted, n))
     out.metrics["fno_train_seconds"] = load_checkpoint(path)["extra"].get("train_seconds")
     out.rollouts["fno"] = pred
     return out
@@ -119,17 +129,10 @@ def score_pod(path: Path | None, converted: Path, truth: np.ndarray, steady: boo
     if reason:
         out.notes.append(f"pod: {reason}")
         return out
-    n = len(truth)
-    start = time.perf_counter()
-    if steady:
-        pred = pod_steady(path, converted, n)
-        seconds = time.perf_counter() - start
-        out.metrics.update(figures("pod", pred, None, truth, lengths, seconds, steady=True))
-    else:
-        pred = pod_rollout(path, converted, n)
-        seconds = (time.perf_counter() - start) / max(truth.shape[1] - 1, 1)
-        one = pod_one_step(path, converted, n)[:, 1:]
-        out.metrics.update(figures("pod", pred, one, truth, lengths, seconds, steady=False))
+    pred, scored = timed_figures(
+        "pod", truth, lengths, steady, lambda n: pod_steady(path, converted, n),
+        lambda n: pod_rollout(path, converted, n), lambda n: pod_one_step(path, converted, n))
+    out.metrics.update(scored)
     out.metrics.update(pod_modes=record["modes"], pod_ridge=record["ridge"],
                        pod_train_seconds=record["fit_seconds"])
     out.rollouts["pod"] = pred
